@@ -1,0 +1,66 @@
+"""`raylight jobs list|status|logs|stop`: manage the Ray jobs that `raylight submit` started."""
+
+from __future__ import annotations
+
+import typer
+
+from raylight.cli.output import console, print_jobs
+from raylight.cli.submit import JOBS_ADDRESS
+
+app = typer.Typer(
+    help="List, inspect, follow and stop Raylight jobs on a Ray cluster.", no_args_is_help=True
+)
+JOB_ID = typer.Argument(
+    ..., help="Job (submission) id, as printed by submit or list.", show_default=False
+)
+
+
+@app.command("list")
+def list_command(address: str | None = JOBS_ADDRESS) -> None:
+    """Raylight jobs on the cluster, newest first."""
+    from raylight.jobs import list_jobs
+
+    print_jobs(list_jobs(address))
+
+
+@app.command()
+def status(job_id: str = JOB_ID, address: str | None = JOBS_ADDRESS) -> None:
+    """Status of one job (exit code 1 if it failed or was stopped)."""
+    from raylight.jobs import job_info
+
+    info = job_info(job_id, address)
+    console.print(f"{job_id}: {info.status.value}", markup=False)
+    if info.message:
+        console.print(f"  {info.message}", markup=False)
+    console.print(f"  entrypoint  {info.entrypoint}", markup=False)
+    if info.status.value in ("FAILED", "STOPPED"):
+        raise typer.Exit(1)
+
+
+@app.command()
+def logs(
+    job_id: str = JOB_ID,
+    follow: bool = typer.Option(
+        False, "--follow", "-f", help="Stream until the job ends; exit 1 unless it succeeded."
+    ),
+    address: str | None = JOBS_ADDRESS,
+) -> None:
+    """Print a job's driver logs."""
+    from raylight.jobs import job_logs
+
+    final = job_logs(
+        job_id, address=address, follow=follow, emit=lambda text: console.out(text, end="")
+    )
+    if follow:
+        console.print(f"\n{job_id}: {final.value}", markup=False)
+        if final.value != "SUCCEEDED":
+            raise typer.Exit(1)
+
+
+@app.command()
+def stop(job_id: str = JOB_ID, address: str | None = JOBS_ADDRESS) -> None:
+    """Stop a running job; checkpoints it already wrote stay usable."""
+    from raylight.jobs import stop_job
+
+    stopped = stop_job(job_id, address)
+    console.print(f"{job_id}: {'stop requested' if stopped else 'already finished'}", markup=False)

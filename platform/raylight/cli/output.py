@@ -1,0 +1,110 @@
+"""Terminal output shared by the verbs: progress lines, summaries, tables, errors."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from raylight.jobs.submit import JobRow
+    from raylight.serving.deployment import ServingEndpoint
+    from raylight.training import TrainingResult
+    from raylight.tuning import TrialSummary, TuningResult
+
+# Piped output (CI logs, `| tee`) gets wide lines instead of rich's 80-column default.
+_WIDTH = None if sys.stdout.isatty() else 160
+console = Console(highlight=False, soft_wrap=True, width=_WIDTH)
+errors = Console(stderr=True, highlight=False, soft_wrap=True, width=_WIDTH)
+
+
+def print_error(message: str, *, hint: str | None = None) -> None:
+    errors.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
+    if hint:
+        errors.print(hint, soft_wrap=True)
+
+
+def print_epoch(epochs: int) -> Any:
+    from raylight.training.progress import format_metrics
+
+    def emit(metrics: dict[str, Any]) -> None:
+        console.print(f"  {format_metrics(metrics, epochs)}")
+
+    return emit
+
+
+def print_trial(trial: TrialSummary) -> None:
+    value = "-" if trial.metric_value is None else f"{trial.metric_value:.4f}"
+    params = "  ".join(f"{k}={_short(v)}" for k, v in trial.config.items())
+    status = trial.status.lower()
+    console.print(f"  trial {trial.trial_id} {status:<10} {value}  epochs {trial.epochs}  {params}")
+
+
+def print_training(result: TrainingResult) -> None:
+    console.print(f"[bold green]trained[/]: {result.metric} {result.metric_value:.4f}")
+    console.print(f"  checkpoint  {result.checkpoint_path}")
+    console.print(f"  run         {result.run_path}")
+
+
+def print_tuning(result: TuningResult) -> None:
+    table = Table(title=f"trials by {result.metric} ({result.mode})", title_justify="left")
+    keys = sorted({k for t in result.trials for k in t.config})
+    for column in ("trial", "status", result.metric, "epochs", *keys):
+        table.add_column(column)
+    for trial in result.trials:
+        value = "-" if trial.metric_value is None else f"{trial.metric_value:.4f}"
+        table.add_row(
+            trial.trial_id,
+            trial.status.lower(),
+            value,
+            str(trial.epochs),
+            *[_short(trial.config.get(k)) for k in keys],
+        )
+    console.print(table)
+    for trial in result.trials:
+        if trial.error:
+            console.print(f"  [red]{trial.trial_id} failed:[/] {trial.error}")
+    best = "  ".join(f"{k}={_short(v)}" for k, v in result.best_config.items())
+    console.print(
+        f"[bold green]best trial[/] {result.best_trial_id}: "
+        f"{result.metric} {result.metric_value:.4f}  {best}"
+    )
+    console.print(f"  checkpoint  {result.checkpoint_path}")
+    console.print(f"  sweep       {result.sweep_path}")
+
+
+def print_endpoint(endpoint: ServingEndpoint, curl: str | None = None) -> None:
+    console.print(f"[bold green]serving[/] {endpoint.app_name} at {endpoint.url}")
+    base = endpoint.url.rstrip("/")
+    console.print(f"  POST {endpoint.predict_url}   GET {base}/healthz   GET {base}/metadata")
+    console.print(f"  checkpoint  {endpoint.checkpoint_path}")
+    if curl:
+        console.print("Try it:")
+        console.print(curl, soft_wrap=True, markup=False)
+
+
+def print_jobs(rows: list[JobRow]) -> None:
+    table = Table()
+    for column in ("job id", "spec", "verb", "status", "started", "duration"):
+        table.add_column(column)
+    for row in rows:
+        started = (
+            row.started_at.astimezone().strftime("%Y-%m-%d %H:%M:%S") if row.started_at else "-"
+        )
+        duration = f"{row.duration_s:.0f}s" if row.duration_s is not None else "-"
+        table.add_row(row.job_id, row.spec_name, row.verb, row.status, started, duration)
+    console.print(table)
+
+
+def display_path(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _short(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)

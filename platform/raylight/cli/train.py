@@ -1,0 +1,27 @@
+"""`raylight train SPEC [overrides]`: one Ray Train run; prints the best checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from raylight.cli.common import ADDRESS, OVERRIDES, SPEC, Flags, load_checked
+from raylight.cli.output import console, print_epoch, print_training
+
+
+def train(
+    spec: Path = SPEC, overrides: list[str] = OVERRIDES, address: str | None = ADDRESS
+) -> None:
+    """Train the spec's model on a Ray Train worker group and keep its best checkpoints."""
+    from raylight.training import run_training
+
+    loaded = load_checked(spec, overrides)
+    resources = loaded.spec.resources
+    epochs = loaded.spec.train.epochs
+    console.print(
+        f"training [bold]{loaded.spec.name}[/] on {resources.num_workers} workers ({epochs} epochs)"
+    )
+    result = run_training(
+        loaded, address=address, verbose=Flags.debug, on_epoch=print_epoch(loaded.spec.train.epochs)
+    )
+    print_training(result)
+    console.print(f"serve it: raylight serve {spec}")

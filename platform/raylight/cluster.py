@@ -1,0 +1,179 @@
+"""The one place Raylight calls ray.init(): an embedded local Ray, or an existing cluster.
+
+Also owns the process environment Ray reads at start-up (polling intervals, progress bars) and
+the runtime environment that makes the project's code importable on every worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from raylight.errors import ClusterError
+
+# Read by Ray when a fit() / Ray Data / worker starts. setdefault: the user's own values win.
+RAY_ENV_DEFAULTS = {
+    # The Train controller polls workers every 2 s by default; that alone adds ~5 s per fit.
+    "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.25",
+    # Train V2 patches print() on workers, which shows every line twice in the driver.
+    "RAY_TRAIN_ENABLE_PRINT_PATCH": "0",
+    "RAY_DATA_DISABLE_PROGRESS_BARS": "1",
+}
+UPLOAD_EXCLUDES = [".venv", ".git", "**/__pycache__", "**/.data", "*.egg-info", ".pytest_cache"]
+
+
+@dataclass(frozen=True)
+class ClusterInfo:
+    """What the command is running on, for the user's first line of output."""
+
+    address: str
+    is_embedded: bool
+    num_cpus: float
+    num_gpus: float
+    dashboard_url: str | None
+
+
+def embedded_num_cpus(required: float) -> int:
+    """Logical CPUs for an embedded Ray: the machine's cores, or more if the spec needs more.
+
+    Ray CPUs are scheduling slots, not cores; overcommitting a small machine lets a 2-worker
+    run plus a Serve replica start on 2 cores instead of waiting forever for a slot.
+    """
+    return max(os.cpu_count() or 1, math.ceil(required))
+
+
+def apply_env_defaults() -> None:
+    for key, value in RAY_ENV_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+
+
+@contextmanager
+def connect(
+    address: str | None = None,
+    *,
+    num_cpus: int | None = None,
+    project_root: Path | None = None,
+    verbose: bool = False,
+) -> Iterator[ClusterInfo]:
+    """Start (or join) Ray for one command and shut it down after.
+
+    Args:
+        address: a Ray address (`host:port`, `auto`, `ray://...`); None uses RAY_ADDRESS, and
+            without it an embedded single-node Ray is started for this command.
+        num_cpus: logical CPUs of the embedded Ray (may exceed the cores: Ray CPUs are slots).
+        project_root: made importable on every worker (builders live under it).
+        verbose: show worker and actor logs in this terminal.
+
+    If Ray is already initialized (a notebook, a test session, a Ray job's own driver that
+    called ray.init), it is used as is and left running.
+    """
+    import ray
+
+    apply_env_defaults()
+    if ray.is_initialized():
+        yield _describe(address or "existing", is_embedded=False, dashboard_url=None)
+        return
+    explicit = address
+    address = address or os.environ.get("RAY_ADDRESS")
+    if address and address.startswith(("http://", "https://")):
+        raise ClusterError(
+            f"{address} is a dashboard (Jobs API) address; ray.init needs the GCS address "
+            "(host:6379) or ray://host:10001. To run this spec on that cluster as a job, use "
+            f"`raylight submit SPEC --address {address}`."
+        )
+    try:
+        if address:
+            _enable_token_auth_if_available()
+            runtime_env = _upload_env(project_root) if explicit else None
+            context = ray.init(
+                address=address,
+                runtime_env=runtime_env,
+                log_to_driver=verbose,
+                logging_level=logging.WARNING,
+            )
+        else:
+            context = ray.init(
+                address="local",
+                num_cpus=num_cpus,
+                include_dashboard=True,
+                dashboard_host="127.0.0.1",
+                log_to_driver=verbose,
+                logging_level=logging.WARNING,
+                runtime_env=_local_env(project_root),
+            )
+    except ConnectionError as error:
+        raise ClusterError(
+            f"cannot connect to Ray at {address}: {error}. If the cluster uses token "
+            "authentication, set RAY_AUTH_TOKEN (or ~/.ray/auth_token) and RAY_AUTH_MODE=token."
+        ) from None
+    if not verbose:
+        _quiet_ray_data()
+    try:
+        url = context.dashboard_url
+        yield _describe(
+            address or "local", is_embedded=not address, dashboard_url=url and f"http://{url}"
+        )
+    finally:
+        ray.shutdown()
+
+
+def _describe(address: str, *, is_embedded: bool, dashboard_url: str | None) -> ClusterInfo:
+    import ray
+
+    resources = ray.cluster_resources()
+    return ClusterInfo(
+        address=address,
+        is_embedded=is_embedded,
+        num_cpus=resources.get("CPU", 0.0),
+        num_gpus=resources.get("GPU", 0.0),
+        dashboard_url=dashboard_url,
+    )
+
+
+def _local_env(project_root: Path | None) -> dict[str, object]:
+    """Embedded Ray shares this machine's files: put the project on every worker's path."""
+    paths = [str(project_root)] if project_root else []
+    if os.environ.get("PYTHONPATH"):
+        paths.append(os.environ["PYTHONPATH"])
+    env_vars = dict(RAY_ENV_DEFAULTS)
+    if paths:
+        env_vars["PYTHONPATH"] = os.pathsep.join(paths)
+    return {"env_vars": env_vars}
+
+
+def _upload_env(project_root: Path | None) -> dict[str, object]:
+    """A remote cluster cannot see this machine: upload the project and Raylight itself."""
+    import raylight
+
+    package_dir = Path(raylight.__file__).parent
+    env: dict[str, object] = {
+        "py_modules": [str(package_dir)],
+        "env_vars": dict(RAY_ENV_DEFAULTS),
+    }
+    if project_root:
+        env["working_dir"] = str(project_root)
+        env["excludes"] = UPLOAD_EXCLUDES
+    return env
+
+
+def _enable_token_auth_if_available() -> None:
+    """Ray 2.60 clients send the cluster token only when RAY_AUTH_MODE=token is set."""
+    has_token = (
+        bool(os.environ.get("RAY_AUTH_TOKEN"))
+        or Path(os.environ.get("RAY_AUTH_TOKEN_PATH", "~/.ray/auth_token")).expanduser().is_file()
+    )
+    if has_token:
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
+
+
+def _quiet_ray_data() -> None:
+    """Ray Data narrates every execution plan at INFO in the driver; keep warnings and errors."""
+    from ray.data import DataContext
+
+    DataContext.get_current().enable_progress_bars = False
+    logging.getLogger("ray.data").setLevel(logging.WARNING)

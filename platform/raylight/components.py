@@ -1,0 +1,119 @@
+"""Resolve the `module:attr` builders a spec names, and check their signatures before Ray starts."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+from raylight.errors import ComponentError, Problem
+from raylight.spec.problems import suggest
+from raylight.spec.schema import BuilderSource, DataSource, ModelSpec
+
+# Arguments Raylight supplies itself when a model builder's signature asks for them.
+MODEL_INJECTED_ARGS = ("num_features", "num_outputs")
+
+
+class ModelBuilder(Protocol):
+    """What `model.builder` points at: returns a torch.nn.Module (kwargs from model.kwargs)."""
+
+    def __call__(self, **kwargs: Any) -> Any: ...
+
+
+class DataBuilder(Protocol):
+    """What a `builder` data source points at: returns a file path or a pandas DataFrame."""
+
+    def __call__(self, **kwargs: Any) -> Any: ...
+
+
+def ensure_importable(project_root: Path) -> None:
+    """Put the project root on sys.path so `pipelines.digits.model:build_mlp` imports anywhere."""
+    root = str(project_root)
+    if root not in sys.path:
+        sys.path.insert(0, root)
+
+
+def resolve(reference: str, field: str) -> Callable[..., Any]:
+    """Import `module:attr` and return the callable; errors name the spec field."""
+    module_name, _, attr_path = reference.partition(":")
+    try:
+        target: Any = importlib.import_module(module_name)
+    except ImportError as error:
+        raise ComponentError(
+            f"{field}: cannot import module {module_name!r} ({error}). Builders are imported "
+            "from the project root (the directory with pyproject.toml)."
+        ) from None
+    for part in attr_path.split("."):
+        if not hasattr(target, part):
+            public = [n for n in dir(target) if not n.startswith("_")]
+            guess = suggest(part, public)
+            fix = f" Did you mean {guess!r}?" if guess else ""
+            raise ComponentError(f"{field}: {module_name!r} has no attribute {part!r}.{fix}")
+        target = getattr(target, part)
+    if not callable(target):
+        raise ComponentError(f"{field}: {reference!r} is not callable.")
+    return target  # type: ignore[no-any-return]
+
+
+def check_kwargs(
+    builder: Callable[..., Any],
+    kwargs: Mapping[str, Any],
+    field: str,
+    injected: tuple[str, ...] = (),
+) -> None:
+    """Fail with the field name if the builder cannot accept `kwargs` (plus injected args)."""
+    signature = inspect.signature(builder)
+    params = signature.parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    if not takes_any:
+        for name in kwargs:
+            if name not in params:
+                guess = suggest(name, [p for p in params if p not in injected])
+                fix = f" Did you mean {guess!r}?" if guess else ""
+                raise ComponentError(
+                    f"{field}.{name}: {builder.__name__}{signature} has no such argument.{fix}"
+                )
+    supplied = set(kwargs) | {name for name in injected if name in params}
+    missing = [
+        name
+        for name, p in params.items()
+        if p.default is inspect.Parameter.empty
+        and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        and name not in supplied
+    ]
+    if missing:
+        raise ComponentError(
+            f"{field}: {builder.__name__}{signature} needs {', '.join(missing)}; set them there."
+        )
+
+
+def call_model_builder(
+    reference: str, kwargs: Mapping[str, Any], num_features: int, num_outputs: int
+) -> Any:
+    """Build the user's model, passing num_features/num_outputs when the builder asks for them."""
+    builder = resolve(reference, "model.builder")
+    check_kwargs(builder, kwargs, "model.kwargs", MODEL_INJECTED_ARGS)
+    params = inspect.signature(builder).parameters
+    injected = {"num_features": num_features, "num_outputs": num_outputs}
+    extra = {k: v for k, v in injected.items() if k in params and k not in kwargs}
+    return builder(**kwargs, **extra)
+
+
+def check_builders(model: ModelSpec, source: DataSource) -> list[Problem]:
+    """Resolve every builder a spec names and check its kwargs, before anything starts."""
+    checks: list[tuple[str, Mapping[str, Any], str, tuple[str, ...]]] = [
+        (model.builder, model.kwargs, "model", MODEL_INJECTED_ARGS)
+    ]
+    if isinstance(source, BuilderSource):
+        checks.append((source.builder, source.kwargs, "data.source", ()))
+    problems = []
+    for reference, kwargs, section, injected in checks:
+        try:
+            builder = resolve(reference, f"{section}.builder")
+            check_kwargs(builder, kwargs, f"{section}.kwargs", injected)
+        except ComponentError as error:
+            problems.append(Problem("", error.message))
+    return problems

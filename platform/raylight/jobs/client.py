@@ -1,0 +1,78 @@
+"""A Ray Jobs API client with the cluster's token attached, and errors that say what went wrong.
+
+Ray 2.60 clients attach the token only when RAY_AUTH_MODE=token is set; Raylight always sends it
+when one is available (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token). The token is
+never printed or logged: error messages name where it came from, not what it is.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import requests
+from ray.exceptions import AuthenticationError
+from ray.job_submission import JobSubmissionClient
+
+from raylight.errors import JobError
+
+DEFAULT_ADDRESS = "http://127.0.0.1:8265"
+ADDRESS_ENV = "RAY_API_SERVER_ADDRESS"
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Token:
+    value: str
+    source: str  # where it was found, safe to show
+
+    def __repr__(self) -> str:  # never let the value reach a log line or a traceback
+        return f"Token(source={self.source!r})"
+
+
+def find_token() -> Token | None:
+    if os.environ.get("RAY_AUTH_TOKEN"):
+        return Token(os.environ["RAY_AUTH_TOKEN"].strip(), "RAY_AUTH_TOKEN")
+    path = Path(os.environ.get("RAY_AUTH_TOKEN_PATH", "~/.ray/auth_token")).expanduser()
+    if path.is_file():
+        return Token(path.read_text().strip(), str(path))
+    return None
+
+
+def resolve_address(address: str | None) -> str:
+    chosen = address or os.environ.get(ADDRESS_ENV) or DEFAULT_ADDRESS
+    if not chosen.startswith(("http://", "https://")):
+        raise JobError(
+            f"--address {chosen!r}: the Jobs API needs the dashboard URL, e.g. {DEFAULT_ADDRESS}."
+        )
+    return chosen.rstrip("/")
+
+
+def make_client(address: str | None) -> JobSubmissionClient:
+    """Connect to the dashboard at `address` (or RAY_API_SERVER_ADDRESS, or localhost:8265)."""
+    url = resolve_address(address)
+    token = find_token()
+    headers = {"Authorization": f"Bearer {token.value}"} if token else {}
+    return call(url, token, lambda: JobSubmissionClient(url, headers=headers))
+
+
+def call(url: str, token: Token | None, action: Callable[[], T]) -> T:
+    """Run one Jobs API call, turning Ray's and requests' errors into one-line JobErrors."""
+    try:
+        return action()
+    except AuthenticationError:
+        where = f"the token from {token.source}" if token else "no token (none found)"
+        raise JobError(
+            f"the Ray cluster at {url} refused the request: sent {where}. Set RAY_AUTH_TOKEN to "
+            "the cluster's token (`ray get-auth-token` on the head node prints it)."
+        ) from None
+    except (ConnectionError, requests.ConnectionError):
+        raise JobError(
+            f"cannot reach the Ray dashboard at {url}: is the cluster up, and is that its "
+            "dashboard address (port 8265 by default)?"
+        ) from None
+    except RuntimeError as error:
+        raise JobError(f"the Ray Jobs API at {url} failed: {str(error)[:300]}") from None

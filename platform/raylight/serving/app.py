@@ -1,0 +1,203 @@
+"""The Serve application for one checkpoint: typed FastAPI routes, request batching, lineage.
+
+The request schema is generated from the checkpoint's feature columns, so FastAPI validates
+every body (and /docs shows the real fields) before the model sees it. `build_app` is the typed
+application builder that `serve run` / `serve deploy` config files point at.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, create_model
+from ray import serve
+from ray.serve import Application
+
+import raylight
+from raylight.serving.predictor import Predictor
+from raylight.spec.schema import ServeSpec
+from raylight.training.checkpoints import read_meta
+
+
+class ModelMetadata(BaseModel):
+    """What /metadata answers: which model this is and where it came from."""
+
+    model_name: str
+    task: str
+    features: list[str]
+    checkpoint_path: str
+    run_path: str | None
+    trial_id: str | None
+    epoch: int
+    metric: str
+    metrics: dict[str, float]
+    spec_hash: str
+    raylight_version: str
+
+
+class Lineage(BaseModel):
+    """Run facts the checkpoint itself does not hold (they come from the run record)."""
+
+    run_path: str | None = None
+    trial_id: str | None = None
+
+
+class ServeAppArgs(BaseModel):
+    """Arguments of `build_app` in a Serve config file (`applications[].args`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    checkpoint_path: str = Field(description="A Raylight checkpoint directory.")
+    run_path: str | None = None
+    trial_id: str | None = None
+
+
+def build_app(args: ServeAppArgs) -> Application:
+    """Typed application builder for Serve config files (`import_path: ...app:build_app`)."""
+    meta = read_meta(Path(args.checkpoint_path))
+    return build_application(
+        Path(args.checkpoint_path),
+        meta.parsed_spec.serve,
+        Lineage(run_path=args.run_path, trial_id=args.trial_id),
+    )
+
+
+def build_application(
+    checkpoint_path: Path, serve_spec: ServeSpec, lineage: Lineage
+) -> Application:
+    """Bind the deployment for `checkpoint_path` with the spec's replica and batch settings."""
+    meta = read_meta(checkpoint_path)
+    features = list(meta.parsed_preprocessing.feature_columns)
+    example = meta.parsed_preprocessing.example_record
+    request_body = _request_body(meta.parsed_spec.name, features, example, serve_spec)
+    api = _fastapi(meta.parsed_spec.name)
+
+    @serve.ingress(api)
+    class ModelServer:
+        def __init__(self, checkpoint: str, lineage: Lineage) -> None:
+            self.predictor = Predictor(checkpoint)
+            self.lineage = lineage
+            # Warm-up: a replica that cannot predict its own example never reports healthy.
+            self.predictor.predict([example] if example else [])
+
+        @serve.batch(
+            max_batch_size=serve_spec.max_batch_size,
+            batch_wait_timeout_s=serve_spec.batch_wait_timeout_s,
+        )
+        async def predict_batch(self, requests: list[list[dict[str, float]]]) -> list[Any]:
+            """Many requests, one model call: split the predictions back per request."""
+            flat = [record for records in requests for record in records]
+            predictions = self.predictor.predict(flat)
+            out, start = [], 0
+            for records in requests:
+                out.append(predictions[start : start + len(records)])
+                start += len(records)
+            return out
+
+        def check_health(self) -> None:
+            """Serve calls this periodically; the model object must still be there."""
+            if self.predictor.model is None:
+                raise RuntimeError("model not loaded")
+
+        @api.post("/predict")
+        async def predict(self, body: request_body) -> dict[str, Any]:  # type: ignore[valid-type]
+            records = body if isinstance(body, list) else [body]
+            rows = [r.model_dump(by_alias=True) for r in records]
+            return {"predictions": await self.predict_batch(rows)}
+
+        @api.get("/healthz")
+        async def healthz(self) -> dict[str, str]:
+            return {"status": "ok"}
+
+        @api.get("/metadata")
+        async def metadata(self) -> ModelMetadata:
+            return _metadata(self.predictor, self.lineage)
+
+    deployment = serve.deployment(
+        ModelServer,
+        name=f"{meta.parsed_spec.name}-model",
+        ray_actor_options={"num_cpus": serve_spec.cpus_per_replica},
+        max_ongoing_requests=max(serve_spec.max_batch_size * 2, 8),
+        **_replica_options(serve_spec),
+    )
+    return deployment.bind(str(checkpoint_path), lineage)
+
+
+def _replica_options(spec: ServeSpec) -> dict[str, Any]:
+    if spec.autoscaling is None:
+        return {"num_replicas": spec.num_replicas}
+    return {
+        "num_replicas": "auto",
+        "autoscaling_config": {
+            "min_replicas": spec.autoscaling.min_replicas,
+            "max_replicas": spec.autoscaling.max_replicas,
+            "target_ongoing_requests": spec.autoscaling.target_ongoing_requests,
+        },
+    }
+
+
+def _request_body(
+    name: str, features: list[str], example: dict[str, float], spec: ServeSpec
+) -> Any:
+    """Record model (feature -> finite number, no extra keys); body is one record or a list."""
+    fields: dict[str, Any] = {
+        f"f{i}": (float, Field(alias=feature, strict=True)) for i, feature in enumerate(features)
+    }
+    record = create_model(
+        f"{name.replace('-', '_').replace('.', '_').title()}Record",
+        __config__=ConfigDict(
+            extra="forbid", allow_inf_nan=False, json_schema_extra={"examples": [example]}
+        ),
+        **fields,
+    )
+    records = Annotated[list[record], Field(min_length=1, max_length=spec.max_records_per_request)]
+    return Annotated[
+        Annotated[record, Tag("record")] | Annotated[records, Tag("records")],
+        Discriminator(lambda value: "records" if isinstance(value, list) else "record"),
+    ]
+
+
+def _fastapi(name: str) -> FastAPI:
+    api = FastAPI(title=f"{name} (Raylight)", version=raylight.__version__)
+
+    @api.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        # The offending input is not echoed back: it may be huge, or NaN (not valid JSON).
+        details = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+            for e in error.errors()
+        ]
+        is_json_error = any(d["type"] == "json_invalid" for d in details)
+        return JSONResponse(
+            status_code=400 if is_json_error else 422,
+            content=jsonable_encoder(
+                {
+                    "error": "body is not valid JSON" if is_json_error else "invalid request",
+                    "detail": details,
+                }
+            ),
+        )
+
+    return api
+
+
+def _metadata(predictor: Predictor, lineage: Lineage) -> ModelMetadata:
+    meta = predictor.meta
+    spec = meta.parsed_spec
+    return ModelMetadata(
+        model_name=spec.name,
+        task=predictor.preprocessing.task,
+        features=list(predictor.preprocessing.feature_columns),
+        checkpoint_path=str(predictor.checkpoint_path),
+        run_path=lineage.run_path,
+        trial_id=lineage.trial_id,
+        epoch=meta.epoch,
+        metric=spec.train.metric,
+        metrics=meta.metrics,
+        spec_hash=meta.spec_hash,
+        raylight_version=meta.raylight_version,
+    )

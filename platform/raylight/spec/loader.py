@@ -1,0 +1,201 @@
+"""Load a spec: YAML file -> overrides -> validation, every problem reported at once."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from raylight.errors import Problem, SpecError
+from raylight.spec.overrides import apply_overrides, parse_override
+from raylight.spec.problems import Loc, problems_from_validation
+from raylight.spec.schema import Choice, Distribution, Grid, RandInt, Spec
+
+PROJECT_MARKERS = ("pyproject.toml", ".git")
+TUNABLE_SECTIONS = ("train", "model")
+
+
+@dataclass(frozen=True)
+class LoadedSpec:
+    """A validated spec plus where it came from, for resolving its relative paths."""
+
+    spec: Spec
+    path: Path
+    tree: dict[str, Any] = field(repr=False)  # raw YAML + overrides, for Tune's per-trial overrides
+    overrides: tuple[str, ...] = ()
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+    @property
+    def project_root(self) -> Path:
+        """Nearest ancestor holding pyproject.toml or .git: builders are imported from here."""
+        for directory in (self.base_dir, *self.base_dir.parents):
+            if any((directory / marker).exists() for marker in PROJECT_MARKERS):
+                return directory
+        return self.base_dir
+
+    def resolve_path(self, value: str) -> Path:
+        """Absolute path for a spec value: `~` expanded, relative paths against the spec file."""
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else (self.base_dir / path).resolve()
+
+    @property
+    def storage_path(self) -> Path:
+        return self.resolve_path(self.spec.run.storage_path)
+
+    @property
+    def spec_hash(self) -> str:
+        return spec_hash(self.spec)
+
+    def with_overrides(self, overrides: Mapping[str, Any], source: str) -> LoadedSpec:
+        """Re-validate with extra dotted overrides (used for Tune samples); raises SpecError."""
+        tree = apply_overrides(self.tree, overrides)
+        spec = validate_tree(tree, source, {})
+        return LoadedSpec(spec=spec, path=self.path, tree=tree, overrides=self.overrides)
+
+
+def spec_hash(spec: Spec) -> str:
+    """Short, stable hash of the resolved spec: what /metadata and job metadata report."""
+    canonical = json.dumps(spec.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> LoadedSpec:
+    """Read, override and validate a spec file. Raises SpecError listing every problem."""
+    spec_path = Path(path).expanduser().resolve()
+    source = _display_name(spec_path)
+    text = _read(spec_path, source)
+    tree, lines = _parse_yaml(text, source)
+    problems: list[Problem] = []
+    parsed: dict[str, Any] = {}
+    for item in overrides:
+        result = parse_override(item)
+        if isinstance(result, Problem):
+            problems.append(result)
+        else:
+            parsed[result[0]] = result[1]
+    tree = apply_overrides(tree, parsed)
+    try:
+        spec = validate_tree(tree, source, lines)
+        problems.extend(check_search_space(spec, tree, lines))
+    except SpecError as error:
+        problems.extend(_blame_overrides(error.problems, parsed))
+    if problems:
+        raise SpecError(source, sorted(problems, key=lambda p: p.line or 1_000_000))
+    return LoadedSpec(spec=spec, path=spec_path, tree=tree, overrides=tuple(overrides))
+
+
+def validate_tree(tree: Mapping[str, Any], source: str, lines: dict[Loc, int]) -> Spec:
+    try:
+        return Spec.model_validate(dict(tree))
+    except ValidationError as error:
+        raise SpecError(source, problems_from_validation(error, Spec, lines)) from None
+
+
+def _blame_overrides(problems: Sequence[Problem], overrides: Mapping[str, Any]) -> list[Problem]:
+    """Point problems caused by a command-line override at the override, not at a YAML line."""
+    blamed = []
+    for problem in problems:
+        culprit = next((p for p in overrides if _related(problem.path, p)), None)
+        if culprit is None:
+            blamed.append(problem)
+        else:
+            note = f" (set by override {culprit}={overrides[culprit]!r})"
+            blamed.append(Problem(problem.path, problem.message + note, line=None))
+    return blamed
+
+
+def check_search_space(spec: Spec, tree: Mapping[str, Any], lines: dict[Loc, int]) -> list[Problem]:
+    """Validate every tunable path by applying representative values exactly as a trial would.
+
+    A typo in a search-space key (`train.optimizer.lrr`) or a value the field refuses (a choice
+    of 0 workers) is a spec error before launch, not a failed trial an hour into the sweep.
+    """
+    if spec.tune is None:
+        return []
+    problems = []
+    for key, distribution in spec.tune.search_space.items():
+        where = f"tune.search_space.{key}"
+        line = lines.get(("tune", "search_space", key))
+        if key.split(".")[0] not in TUNABLE_SECTIONS:
+            allowed = " or ".join(f"{s}.*" for s in TUNABLE_SECTIONS)
+            problems.append(Problem(where, f"only {allowed} paths can be tuned.", line))
+            continue
+        for value in representative_values(distribution):
+            try:
+                validate_tree(apply_overrides(tree, {key: value}), "", {})
+            except SpecError as error:
+                reasons = "; ".join(p.render() for p in error.problems)
+                problems.append(
+                    Problem(where, f"a sampled value {value!r} is invalid: {reasons}", line)
+                )
+                break
+    return problems
+
+
+def representative_values(distribution: Distribution) -> list[Any]:
+    """Values a trial may receive: every discrete value, or both ends of a range."""
+    if isinstance(distribution, Choice | Grid):
+        return list(distribution.values)
+    if isinstance(distribution, RandInt):
+        return [distribution.low, distribution.high - 1]
+    return [distribution.low, distribution.high]
+
+
+def _related(a: str, b: str) -> bool:
+    return a == b or a.startswith(b + ".") or b.startswith(a + ".")
+
+
+def _display_name(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _read(path: Path, source: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError(source, [Problem("", "file not found.")]) from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as error:
+        raise SpecError(source, [Problem("", f"cannot be read ({error}).")]) from None
+
+
+def _parse_yaml(text: str, source: str) -> tuple[dict[str, Any], dict[Loc, int]]:
+    try:
+        tree = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        reason = getattr(error, "problem", None) or str(error)
+        raise SpecError(source, [Problem("", f"is not valid YAML: {reason}.", line)]) from None
+    if not isinstance(tree, dict):
+        kind = "empty" if tree is None else f"a {type(tree).__name__}"
+        raise SpecError(source, [Problem("", f"must be a YAML mapping of sections (got {kind}).")])
+    lines: dict[Loc, int] = {}
+    _collect_lines(node, (), lines)
+    return tree, lines
+
+
+def _collect_lines(node: yaml.Node | None, path: Loc, lines: dict[Loc, int]) -> None:
+    """Map each key path to the 1-based line it starts on, for `file:line` in messages."""
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            child = (*path, key_node.value)
+            lines[child] = key_node.start_mark.line + 1
+            _collect_lines(value_node, child, lines)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            child = (*path, index)
+            lines[child] = item.start_mark.line + 1
+            _collect_lines(item, child, lines)

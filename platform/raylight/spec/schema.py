@@ -1,0 +1,395 @@
+"""The experiment spec: one pydantic tree, the only way configuration gets into Raylight.
+
+Every field carries its default and a description (units, what the default means); `raylight schema`
+prints the JSON Schema and `raylight validate --explain` the resolved values. Ray objects never
+appear here: the layers build them from these sections. This module imports pydantic only.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+BUILDER_PATTERN = r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$"
+NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
+
+# Metrics the managed training loop reports each epoch, and the direction that makes one "better".
+METRIC_MODES: dict[str, Literal["min", "max"]] = {
+    "val_loss": "min",
+    "train_loss": "min",
+    "val_accuracy": "max",
+}
+CLASSIFICATION_LOSSES = ("cross_entropy",)
+
+
+class Section(BaseModel):
+    """Base of every spec section: unknown keys are errors, values are immutable once validated."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------------------- data
+class ParquetSource(Section):
+    format: Literal["parquet"] = Field(description="Read Parquet with Ray Data.")
+    path: str = Field(
+        description="Parquet file or directory. Relative paths are relative to the spec file."
+    )
+
+
+class CsvSource(Section):
+    format: Literal["csv"] = Field(description="Read CSV with Ray Data.")
+    path: str = Field(
+        description="CSV file or directory. Relative paths are relative to the spec file."
+    )
+
+
+class BuilderSource(Section):
+    format: Literal["builder"] = Field(description="Call a Python function for the data.")
+    builder: str = Field(
+        pattern=BUILDER_PATTERN,
+        description="`module:function` returning a path to a .parquet/.csv file or directory, "
+        "or a pandas DataFrame. Imported from the project root.",
+    )
+    kwargs: dict[str, Any] = Field(
+        default_factory=dict, description="Keyword arguments passed to the builder."
+    )
+
+
+DataSource = Annotated[ParquetSource | CsvSource | BuilderSource, Field(discriminator="format")]
+
+
+class ValidationSplit(Section):
+    fraction: float = Field(
+        default=0.2, gt=0, lt=1, description="Share of rows held out for validation."
+    )
+    seed: int = Field(default=0, description="Seed of the shuffle before the split.")
+
+
+class StandardizeStep(Section):
+    kind: Literal["standardize"] = Field(description="(x - mean) / std, fitted on the train split.")
+    columns: list[str] | None = Field(
+        default=None, description="Columns to standardize; null means every feature column."
+    )
+
+
+class MinMaxStep(Section):
+    kind: Literal["min_max"] = Field(description="(x - min) / (max - min), fitted on train split.")
+    columns: list[str] | None = Field(
+        default=None, description="Columns to scale; null means every feature column."
+    )
+
+
+PreprocessingStep = Annotated[StandardizeStep | MinMaxStep, Field(discriminator="kind")]
+
+
+class DataSpec(Section):
+    source: DataSource = Field(description="Where the rows come from.")
+    label: str = Field(min_length=1, description="Name of the label (target) column.")
+    features: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        description="Numeric feature columns, in model input order; null means every column "
+        "except the label.",
+    )
+    validation: ValidationSplit = Field(
+        default_factory=ValidationSplit, description="Hold-out split."
+    )
+    preprocessing: list[PreprocessingStep] = Field(
+        default_factory=list,
+        description="Steps fitted on the training split, saved with every checkpoint as plain "
+        "JSON and re-applied to every request at serving time.",
+    )
+
+    @model_validator(mode="after")
+    def _label_is_not_a_feature(self) -> DataSpec:
+        if self.features is not None and self.label in self.features:
+            raise ValueError(
+                f"data.label {self.label!r} is also listed in data.features; remove it from "
+                "data.features."
+            )
+        return self
+
+
+# -------------------------------------------------------------------------------------- model
+class ModelSpec(Section):
+    builder: str = Field(
+        pattern=BUILDER_PATTERN,
+        description="`module:function` returning a torch.nn.Module. If its signature has "
+        "`num_features` / `num_outputs`, Raylight passes them from the data.",
+    )
+    kwargs: dict[str, Any] = Field(
+        default_factory=dict, description="Keyword arguments passed to the builder."
+    )
+
+
+# -------------------------------------------------------------------------------------- train
+class OptimizerSpec(Section):
+    name: Literal["adamw", "adam", "sgd"] = Field(default="adamw", description="torch.optim class.")
+    lr: float = Field(default=1e-3, gt=0, description="Learning rate.")
+    weight_decay: float = Field(default=0.0, ge=0, description="Weight decay.")
+    momentum: float = Field(default=0.0, ge=0, lt=1, description="Momentum (sgd only).")
+
+    @model_validator(mode="after")
+    def _momentum_only_for_sgd(self) -> OptimizerSpec:
+        if self.momentum and self.name != "sgd":
+            raise ValueError(
+                f"train.optimizer.momentum applies to 'sgd' only (optimizer is {self.name!r}); "
+                "remove momentum or set train.optimizer.name: sgd."
+            )
+        return self
+
+
+class TrainSpec(Section):
+    epochs: int = Field(default=10, ge=1, description="Passes over the training split.")
+    batch_size: int = Field(default=64, ge=1, description="Rows per step on each worker.")
+    optimizer: OptimizerSpec = Field(default_factory=OptimizerSpec, description="Optimizer.")
+    loss: Literal["cross_entropy", "mse"] = Field(
+        default="cross_entropy",
+        description="cross_entropy: classification (labels become class indices); "
+        "mse: regression on a numeric label.",
+    )
+    metric: Literal["val_loss", "val_accuracy", "train_loss"] = Field(
+        default="val_loss",
+        description="Metric that ranks checkpoints; reported every epoch, averaged over all ranks.",
+    )
+    mode: Literal["min", "max"] | None = Field(
+        default=None, description="Whether a lower or higher metric is better; null derives it."
+    )
+    seed: int = Field(default=0, description="Seed for weights and shuffling.")
+
+    @model_validator(mode="after")
+    def _metric_fits_loss_and_mode(self) -> TrainSpec:
+        if self.metric == "val_accuracy" and self.loss not in CLASSIFICATION_LOSSES:
+            raise ValueError(
+                "train.metric 'val_accuracy' needs a classification loss (train.loss: "
+                f"cross_entropy), got train.loss {self.loss!r}."
+            )
+        expected = METRIC_MODES[self.metric]
+        if self.mode is not None and self.mode != expected:
+            raise ValueError(
+                f"train.mode {self.mode!r} ranks the worst checkpoints of {self.metric!r} first; "
+                f"use {expected!r} or leave train.mode unset."
+            )
+        return self
+
+    @property
+    def metric_mode(self) -> Literal["min", "max"]:
+        return self.mode or METRIC_MODES[self.metric]
+
+
+# ---------------------------------------------------------------------------------- resources
+class ResourcesSpec(Section):
+    num_workers: int = Field(default=2, ge=1, description="Ray Train workers (DDP ranks).")
+    cpus_per_worker: float = Field(default=1.0, gt=0, description="CPUs reserved per worker.")
+    gpus_per_worker: float = Field(
+        default=0.0, ge=0, description="GPUs per worker; > 0 trains on GPUs with NCCL."
+    )
+
+
+# ---------------------------------------------------------------------------------------- run
+class RunSpec(Section):
+    storage_path: str = Field(
+        default="~/raylight_runs",
+        description="Where runs, checkpoints and sweep results are written. Relative paths "
+        "are relative to the spec file; must be shared storage on a multi-node cluster.",
+    )
+    num_checkpoints_to_keep: int = Field(
+        default=2, ge=1, description="Best checkpoints kept per run, ranked by train.metric."
+    )
+    max_failures: int = Field(
+        default=0,
+        ge=-1,
+        description="Worker-group failures tolerated; each restarts from the latest "
+        "checkpoint. -1 retries forever.",
+    )
+
+
+# --------------------------------------------------------------------------------------- tune
+class Uniform(Section):
+    type: Literal["uniform"]
+    low: float
+    high: float
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Uniform:
+        if not self.low < self.high:
+            raise ValueError(f"low must be < high (got low={self.low}, high={self.high}).")
+        return self
+
+
+class LogUniform(Section):
+    type: Literal["loguniform"]
+    low: float = Field(gt=0)
+    high: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LogUniform:
+        if not self.low < self.high:
+            raise ValueError(f"low must be < high (got low={self.low}, high={self.high}).")
+        return self
+
+
+class RandInt(Section):
+    type: Literal["randint"]
+    low: int = Field(description="Inclusive.")
+    high: int = Field(description="Exclusive.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RandInt:
+        if not self.low < self.high:
+            raise ValueError(f"low must be < high (got low={self.low}, high={self.high}).")
+        return self
+
+
+class Choice(Section):
+    type: Literal["choice"]
+    values: list[Any] = Field(min_length=1)
+
+
+class Grid(Section):
+    type: Literal["grid"]
+    values: list[Any] = Field(min_length=1, description="Every value is tried.")
+
+
+Distribution = Annotated[
+    Uniform | LogUniform | RandInt | Choice | Grid, Field(discriminator="type")
+]
+
+
+class AshaScheduler(Section):
+    kind: Literal["asha"] = Field(description="Async successive halving: stops weak trials early.")
+    grace_period: int = Field(
+        default=1,
+        ge=1,
+        description="Epochs before a trial can be stopped (capped at the epoch cap, so a short "
+        "run is never stopped early).",
+    )
+    reduction_factor: float = Field(default=2.0, gt=1, description="Keep 1/reduction_factor.")
+    max_t: int | None = Field(default=None, ge=1, description="Epoch cap; null = train.epochs.")
+
+
+class FifoScheduler(Section):
+    kind: Literal["fifo"] = Field(description="No early stopping: every trial runs to the end.")
+
+
+SchedulerSpec = Annotated[AshaScheduler | FifoScheduler, Field(discriminator="kind")]
+
+
+class TuneSpec(Section):
+    metric: Literal["val_loss", "val_accuracy", "train_loss"] | None = Field(
+        default=None, description="Metric that ranks trials; null = train.metric."
+    )
+    mode: Literal["min", "max"] | None = Field(default=None, description="null derives it.")
+    num_samples: int = Field(
+        default=8, ge=1, description="Trials to sample; with grid values, repeats of the grid."
+    )
+    max_concurrent_trials: int | None = Field(
+        default=None, ge=1, description="Trials running at once; null = what the cluster fits."
+    )
+    search: Literal["random", "grid"] = Field(
+        default="random",
+        description="random: sample num_samples configs (grid entries expand exhaustively); "
+        "grid: every entry must be discrete (choice/grid) and all combinations are tried.",
+    )
+    search_space: dict[str, Distribution] = Field(
+        min_length=1,
+        description="Dotted spec paths (train.optimizer.lr, model.kwargs.hidden) -> "
+        "distribution. Each sampled value is validated like a CLI override.",
+    )
+    scheduler: SchedulerSpec = Field(
+        default_factory=lambda: AshaScheduler(kind="asha"), description="Trial scheduler."
+    )
+
+    @model_validator(mode="after")
+    def _grid_needs_discrete_values(self) -> TuneSpec:
+        if self.search == "grid":
+            continuous = [
+                k for k, d in self.search_space.items() if not isinstance(d, Choice | Grid)
+            ]
+            if continuous:
+                raise ValueError(
+                    f"tune.search 'grid' needs discrete values; {', '.join(continuous)} "
+                    "use a range. Use type: grid (or choice), or tune.search: random."
+                )
+        return self
+
+
+# -------------------------------------------------------------------------------------- serve
+class AutoscalingSpec(Section):
+    min_replicas: int = Field(default=1, ge=0, description="Replicas kept when idle.")
+    max_replicas: int = Field(default=2, ge=1, description="Upper bound on replicas.")
+    target_ongoing_requests: float = Field(
+        default=8, gt=0, description="In-flight requests per replica that autoscaling aims for."
+    )
+
+    @model_validator(mode="after")
+    def _bounds(self) -> AutoscalingSpec:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(
+                f"serve.autoscaling.min_replicas ({self.min_replicas}) exceeds max_replicas "
+                f"({self.max_replicas})."
+            )
+        return self
+
+
+class ServeSpec(Section):
+    host: str = Field(
+        default="127.0.0.1", description="HTTP bind address; anything else exposes the endpoint."
+    )
+    port: int = Field(default=8000, ge=1, le=65535, description="HTTP port.")
+    route: str = Field(default="/", pattern=r"^/[\w./-]*$", description="Route prefix.")
+    num_replicas: int = Field(default=1, ge=1, description="Replicas when autoscaling is off.")
+    autoscaling: AutoscalingSpec | None = Field(
+        default=None, description="Set to scale replicas with load (overrides num_replicas)."
+    )
+    cpus_per_replica: float = Field(default=0.5, gt=0, description="CPUs reserved per replica.")
+    max_batch_size: int = Field(default=32, ge=1, description="Records per model call.")
+    batch_wait_timeout_s: float = Field(
+        default=0.005, ge=0, description="How long a batch waits to fill, in seconds."
+    )
+    max_records_per_request: int = Field(
+        default=1024, ge=1, description="Longer request bodies are refused with 422."
+    )
+
+
+# --------------------------------------------------------------------------------------- spec
+class Spec(Section):
+    spec_version: Literal[1] = Field(description="Version of this schema; always 1 for now.")
+    name: str = Field(
+        pattern=NAME_PATTERN,
+        description="Experiment name: lowercase letters, digits, '-', '_', '.'. Names the run "
+        "directories and the Serve application.",
+    )
+    data: DataSpec = Field(description="What the model learns from.")
+    model: ModelSpec = Field(description="What is trained.")
+    train: TrainSpec = Field(default_factory=TrainSpec, description="How it is trained.")
+    resources: ResourcesSpec = Field(default_factory=ResourcesSpec, description="Workers per run.")
+    run: RunSpec = Field(default_factory=RunSpec, description="Storage and fault tolerance.")
+    tune: TuneSpec | None = Field(default=None, description="Hyperparameter sweep, if any.")
+    serve: ServeSpec = Field(default_factory=ServeSpec, description="HTTP endpoint.")
+
+    @model_validator(mode="after")
+    def _tune_fits_train(self) -> Spec:
+        if self.tune is None:
+            return self
+        metric = self.tune.metric or self.train.metric
+        if metric == "val_accuracy" and self.train.loss not in CLASSIFICATION_LOSSES:
+            raise ValueError(
+                "tune.metric 'val_accuracy' needs train.loss: cross_entropy "
+                f"(got {self.train.loss!r})."
+            )
+        if self.tune.mode is not None and self.tune.mode != METRIC_MODES[metric]:
+            raise ValueError(
+                f"tune.mode {self.tune.mode!r} would pick the worst trial by {metric!r}; "
+                f"use {METRIC_MODES[metric]!r} or leave tune.mode unset."
+            )
+        return self
+
+    @property
+    def tune_metric(self) -> str:
+        return (self.tune.metric if self.tune and self.tune.metric else None) or self.train.metric
+
+    @property
+    def tune_mode(self) -> Literal["min", "max"]:
+        return METRIC_MODES[self.tune_metric]

@@ -1,0 +1,105 @@
+"""Checkpoint format: safetensors weights + a weights-only torch file + JSON metadata.
+
+Nothing in a checkpoint is unpickled as arbitrary objects: weights load through safetensors,
+training state through `torch.load(weights_only=True)`, everything else is JSON. The JSON file
+is written last, with an atomic rename, so a directory without it is never treated as complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from raylight.components import call_model_builder
+from raylight.errors import RaylightError
+from raylight.preprocessing.transforms import FittedPreprocessing
+from raylight.spec.schema import Spec
+
+if TYPE_CHECKING:
+    import torch
+
+MODEL_FILE = "model.safetensors"
+TRAINING_STATE_FILE = "training_state.pt"
+META_FILE = "raylight.json"
+
+
+@dataclass(frozen=True)
+class CheckpointMeta:
+    """What a checkpoint is: the spec that made it, its preprocessing, and its metrics."""
+
+    spec: dict[str, Any]
+    spec_hash: str
+    preprocessing: dict[str, Any]
+    epoch: int
+    metrics: dict[str, float]
+    raylight_version: str
+
+    @property
+    def parsed_spec(self) -> Spec:
+        return Spec.model_validate(self.spec)
+
+    @property
+    def parsed_preprocessing(self) -> FittedPreprocessing:
+        return FittedPreprocessing.from_dict(self.preprocessing)
+
+
+def save_checkpoint(
+    directory: Path,
+    model: torch.nn.Module,
+    training_state: dict[str, Any],
+    meta: CheckpointMeta,
+) -> None:
+    """Write a complete checkpoint into `directory` (metadata last, atomically)."""
+    import torch
+    from safetensors.torch import save_model
+
+    save_model(model, str(directory / MODEL_FILE))
+    torch.save(training_state, directory / TRAINING_STATE_FILE)
+    write_json_atomic(directory / META_FILE, asdict(meta))
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    """Write JSON so that readers see either the old file or the whole new one."""
+    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    temporary.write_text(json.dumps(data, indent=2, sort_keys=True, default=str))
+    os.replace(temporary, path)
+
+
+def read_meta(directory: Path) -> CheckpointMeta:
+    meta_path = Path(directory) / META_FILE
+    if not meta_path.is_file():
+        raise RaylightError(
+            f"{directory} is not a complete Raylight checkpoint (no {META_FILE}); pass a "
+            "checkpoint directory, a run directory or a spec file."
+        )
+    return CheckpointMeta(**json.loads(meta_path.read_text()))
+
+
+def load_training_state(directory: Path) -> dict[str, Any]:
+    import torch
+
+    state: dict[str, Any] = torch.load(
+        Path(directory) / TRAINING_STATE_FILE, map_location="cpu", weights_only=True
+    )
+    return state
+
+
+def load_model(directory: Path, device: str = "cpu") -> tuple[torch.nn.Module, CheckpointMeta]:
+    """Rebuild the model from the spec's builder and load the checkpoint's weights into it."""
+    from safetensors.torch import load_model as load_weights
+
+    meta = read_meta(directory)
+    spec = meta.parsed_spec
+    preprocessing = meta.parsed_preprocessing
+    model = call_model_builder(
+        spec.model.builder,
+        spec.model.kwargs,
+        num_features=preprocessing.num_features,
+        num_outputs=preprocessing.num_outputs,
+    )
+    load_weights(model, str(Path(directory) / MODEL_FILE), device=device)
+    model.eval()
+    return model, meta

@@ -1,0 +1,75 @@
+"""Per-epoch progress in the user's terminal.
+
+Ray Train reports reach a controller actor, not the driver. A UserCallback in that controller
+(which Ray pins to the driver's node) appends each report to a JSON-lines file in the run
+directory; the driver tails it. The file doubles as the run's full metric history, which
+Ray's Result keeps only for checkpointed reports.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import ray.train
+
+METRICS_FILE = "metrics.jsonl"
+
+
+class MetricsLog(ray.train.UserCallback):
+    """Append rank 0's metrics of every report to `path` (runs in the Train controller)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = str(path)
+
+    def after_report(
+        self,
+        run_context: Any,
+        metrics: list[dict[str, Any]],
+        checkpoint: ray.train.Checkpoint | None,
+    ) -> None:
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a") as file:
+            file.write(json.dumps(metrics[0], default=float) + "\n")
+
+
+def format_metrics(metrics: dict[str, Any], epochs: int) -> str:
+    parts = [f"epoch {int(metrics.get('epoch', 0))}/{epochs}"]
+    parts += [f"{k} {v:.4f}" for k, v in metrics.items() if k.startswith(("train_", "val_loss"))]
+    if "val_accuracy" in metrics:
+        parts.append(f"val_accuracy {metrics['val_accuracy']:.4f}")
+    return "  ".join(parts)
+
+
+@contextmanager
+def follow_metrics(
+    path: Path, emit: Callable[[dict[str, Any]], None], poll_s: float = 0.25
+) -> Iterator[None]:
+    """Call `emit` for every line appended to `path` while the block runs."""
+    stop = threading.Event()
+
+    def tail() -> None:
+        offset = 0
+        while True:
+            finished = stop.wait(poll_s)
+            if path.is_file():
+                with open(path) as file:
+                    file.seek(offset)
+                    for line in file:
+                        if line.endswith("\n"):
+                            emit(json.loads(line))
+                            offset += len(line.encode())
+            if finished:
+                return
+
+    thread = threading.Thread(target=tail, name="raylight-progress", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)

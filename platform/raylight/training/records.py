@@ -1,0 +1,61 @@
+"""Run records: which checkpoint is the result of a run or sweep, and which run of a spec is latest.
+
+Layout under `run.storage_path`:
+    <spec name>/latest.json             the newest finished train or tune run of that spec
+    <spec name>/<run name>/raylight_run.json   the record of one run
+A record is written only after the run finished, atomically, so `raylight serve SPEC` never
+picks up a run that is still going or died half-way.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Literal
+
+from raylight.errors import RaylightError
+from raylight.training.checkpoints import write_json_atomic
+
+LATEST_FILE = "latest.json"
+RECORD_FILE = "raylight_run.json"
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    kind: Literal["train", "tune"]
+    spec_name: str
+    spec_hash: str
+    run_path: str
+    checkpoint_path: str
+    metric: str
+    metric_value: float
+    finished_at: str
+    trial_id: str | None = None
+
+
+def new_run_name(kind: str) -> str:
+    """Unique per second: a rerun never resumes an old run by accident (Ray resumes by name)."""
+    return f"{kind}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def write_record(record: RunRecord) -> None:
+    run_path = Path(record.run_path)
+    write_json_atomic(run_path / RECORD_FILE, asdict(record))
+    write_json_atomic(run_path.parent / LATEST_FILE, asdict(record))
+
+
+def read_record(path: Path) -> RunRecord:
+    """Read a record from a spec's experiment directory (latest) or from a run directory."""
+    for candidate in (path / RECORD_FILE, path / LATEST_FILE):
+        if candidate.is_file():
+            return RunRecord(**json.loads(candidate.read_text()))
+    raise RaylightError(
+        f"{path} has no finished Raylight run ({RECORD_FILE} or {LATEST_FILE}); train or tune "
+        "first, or pass a checkpoint directory."
+    )

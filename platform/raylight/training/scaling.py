@@ -1,0 +1,66 @@
+"""Spec sections -> Ray Train config objects, and the resource arithmetic checked before fit()."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import ray.train
+
+from raylight.errors import ClusterError
+from raylight.spec.schema import ResourcesSpec, RunSpec
+
+
+def build_scaling_config(resources: ResourcesSpec) -> ray.train.ScalingConfig:
+    worker = {"CPU": resources.cpus_per_worker}
+    if resources.gpus_per_worker:
+        worker["GPU"] = resources.gpus_per_worker
+    return ray.train.ScalingConfig(
+        num_workers=resources.num_workers,
+        use_gpu=resources.gpus_per_worker > 0,
+        resources_per_worker=worker,
+    )
+
+
+def build_run_config(
+    run: RunSpec,
+    *,
+    name: str,
+    storage_path: Path,
+    metric: str,
+    mode: str,
+    callbacks: list[ray.train.UserCallback],
+) -> ray.train.RunConfig:
+    """Checkpoints ranked by the spec's metric; failures retried from the latest checkpoint."""
+    return ray.train.RunConfig(
+        name=name,
+        storage_path=str(storage_path),
+        checkpoint_config=ray.train.CheckpointConfig(
+            num_to_keep=run.num_checkpoints_to_keep,
+            checkpoint_score_attribute=metric,
+            checkpoint_score_order=mode,
+        ),
+        failure_config=ray.train.FailureConfig(max_failures=run.max_failures),
+        callbacks=callbacks,
+    )
+
+
+def cpus_per_run(resources: ResourcesSpec) -> float:
+    return resources.num_workers * resources.cpus_per_worker
+
+
+def check_fits_cluster(resources: ResourcesSpec, num_cpus: float, num_gpus: float) -> None:
+    """Refuse a run the cluster can never place: Ray Train would otherwise wait forever."""
+    need_cpus = cpus_per_run(resources)
+    need_gpus = resources.num_workers * resources.gpus_per_worker
+    if need_cpus > num_cpus:
+        raise ClusterError(
+            f"resources: {resources.num_workers} workers x {resources.cpus_per_worker} CPU need "
+            f"{need_cpus:g} CPUs; the cluster has {num_cpus:g}. Lower resources.num_workers or "
+            "resources.cpus_per_worker, or use a bigger cluster."
+        )
+    if need_gpus > num_gpus:
+        raise ClusterError(
+            f"resources: {resources.num_workers} workers x {resources.gpus_per_worker} GPU need "
+            f"{need_gpus:g} GPUs; the cluster has {num_gpus:g}. Set resources.gpus_per_worker=0 "
+            "to train on CPUs."
+        )

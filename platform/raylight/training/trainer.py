@@ -1,0 +1,150 @@
+"""run_training: spec -> Ray Data -> TorchTrainer.fit() -> best checkpoint and run record."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ray.train
+from ray.train.torch import TorchTrainer
+
+from raylight.cluster import connect, embedded_num_cpus
+from raylight.components import ensure_importable
+from raylight.errors import RunError
+from raylight.preprocessing.datasets import PreparedData, prepare_datasets
+from raylight.preprocessing.transforms import Task
+from raylight.spec import LoadedSpec
+from raylight.spec.schema import Spec, TrainSpec
+from raylight.training.progress import METRICS_FILE, MetricsLog, follow_metrics
+from raylight.training.records import RunRecord, new_run_name, now_iso, write_record
+from raylight.training.scaling import (
+    build_run_config,
+    build_scaling_config,
+    check_fits_cluster,
+    cpus_per_run,
+)
+from raylight.training.torch_loop import train_fn_per_worker
+
+logger = logging.getLogger(__name__)
+EpochCallback = Callable[[dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    run_path: Path
+    checkpoint_path: Path
+    metric: str
+    metric_value: float
+    metrics: dict[str, float]
+
+
+def run_training(
+    loaded: LoadedSpec,
+    *,
+    address: str | None = None,
+    verbose: bool = False,
+    on_epoch: EpochCallback | None = None,
+) -> TrainingResult:
+    """Train the spec once on a Ray Train worker group and record its best checkpoint.
+
+    Starts an embedded Ray unless `address`, RAY_ADDRESS or an initialized Ray says otherwise.
+    """
+    spec = loaded.spec
+    ensure_importable(loaded.project_root)
+    with connect(
+        address,
+        num_cpus=embedded_num_cpus(cpus_per_run(spec.resources) + 1),
+        project_root=loaded.project_root,
+        verbose=verbose,
+    ) as cluster:
+        check_fits_cluster(spec.resources, cluster.num_cpus, cluster.num_gpus)
+        prepared = prepare_datasets(spec.data, task_for(spec.train), loaded.base_dir)
+        experiment_dir = loaded.storage_path / spec.name
+        run_name = new_run_name("train")
+        run_path = experiment_dir / run_name
+        trainer = build_trainer(
+            spec,
+            loaded.spec_hash,
+            prepared,
+            run_config=build_run_config(
+                spec.run,
+                name=run_name,
+                storage_path=experiment_dir,
+                metric=spec.train.metric,
+                mode=spec.train.metric_mode,
+                callbacks=[MetricsLog(run_path / METRICS_FILE)],
+            ),
+        )
+        with follow_metrics(run_path / METRICS_FILE, on_epoch or _log_epoch):
+            result = fit(trainer, run_path)
+    checkpoint, metrics = best_checkpoint(result, spec.train.metric, spec.train.metric_mode)
+    write_record(
+        RunRecord(
+            kind="train",
+            spec_name=spec.name,
+            spec_hash=loaded.spec_hash,
+            run_path=str(run_path),
+            checkpoint_path=str(checkpoint),
+            metric=spec.train.metric,
+            metric_value=float(metrics[spec.train.metric]),
+            finished_at=now_iso(),
+        )
+    )
+    return TrainingResult(
+        run_path=run_path,
+        checkpoint_path=checkpoint,
+        metric=spec.train.metric,
+        metric_value=float(metrics[spec.train.metric]),
+        metrics=metrics,
+    )
+
+
+def task_for(train: TrainSpec) -> Task:
+    return "classification" if train.loss == "cross_entropy" else "regression"
+
+
+def build_trainer(
+    spec: Spec, spec_hash: str, prepared: PreparedData, *, run_config: ray.train.RunConfig
+) -> TorchTrainer:
+    """The TorchTrainer for one run; used as is by tuning for each trial."""
+    return TorchTrainer(
+        train_fn_per_worker,
+        train_loop_config={
+            "spec": spec.model_dump(mode="json"),
+            "spec_hash": spec_hash,
+            "preprocessing": prepared.preprocessing.to_dict(),
+        },
+        scaling_config=build_scaling_config(spec.resources),
+        run_config=run_config,
+        datasets={"train": prepared.train, "val": prepared.val},
+    )
+
+
+def fit(trainer: TorchTrainer, run_path: Path) -> ray.train.Result:
+    try:
+        return trainer.fit()
+    except ray.train.TrainingFailedError as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+        raise RunError(
+            f"training failed: {first_line}\n  run directory: {run_path}\n  worker logs: "
+            "/tmp/ray/session_latest/logs/train/ (rerun with --debug to stream them here)"
+        ) from error
+
+
+def best_checkpoint(
+    result: ray.train.Result, metric: str, mode: str
+) -> tuple[Path, dict[str, float]]:
+    """The best kept checkpoint by the spec's metric (Result.checkpoint is only the latest)."""
+    scored = [(c, m) for c, m in result.best_checkpoints or [] if metric in m]
+    if not scored:
+        raise RunError(f"the run at {result.path} finished without a checkpoint that has {metric}.")
+    sign = 1 if mode == "max" else -1
+    checkpoint, metrics = max(scored, key=lambda pair: sign * pair[1][metric])
+    return Path(checkpoint.path), dict(metrics)
+
+
+def _log_epoch(metrics: dict[str, Any]) -> None:
+    logger.info("epoch %s: %s", metrics.get("epoch"), metrics)

@@ -1,0 +1,82 @@
+"""Checkpoint files round-trip, and a checkpoint whose pickle would run code is refused."""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+
+import pytest
+import torch
+
+from raylight.errors import RaylightError
+from raylight.preprocessing.transforms import FittedPreprocessing
+from raylight.spec.schema import Spec
+from raylight.training.checkpoints import (
+    META_FILE,
+    TRAINING_STATE_FILE,
+    CheckpointMeta,
+    load_model,
+    load_training_state,
+    read_meta,
+    save_checkpoint,
+)
+
+SPEC = Spec.model_validate(
+    {
+        "spec_version": 1,
+        "name": "tiny",
+        "data": {"source": {"format": "parquet", "path": "x.parquet"}, "label": "y"},
+        "model": {"builder": "pipelines.digits.model:build_mlp", "kwargs": {"hidden": 8}},
+    }
+)
+PREPROCESSING = FittedPreprocessing(("a", "b", "c"), "y", "classification", (0, 1))
+
+
+def write_checkpoint(directory: Path) -> torch.nn.Module:
+    from pipelines.digits.model import build_mlp
+
+    model = build_mlp(3, 2, hidden=8)
+    meta = CheckpointMeta(
+        spec=SPEC.model_dump(mode="json"),
+        spec_hash="abc",
+        preprocessing=PREPROCESSING.to_dict(),
+        epoch=3,
+        metrics={"val_loss": 0.5},
+        raylight_version="test",
+    )
+    optimizer = torch.optim.AdamW(model.parameters())
+    save_checkpoint(directory, model, {"epoch": 3, "optimizer": optimizer.state_dict()}, meta)
+    return model
+
+
+def test_checkpoint_round_trips(tmp_path: Path) -> None:
+    original = write_checkpoint(tmp_path)
+    model, meta = load_model(tmp_path)
+    assert meta.epoch == 3 and meta.parsed_preprocessing == PREPROCESSING
+    for a, b in zip(original.state_dict().values(), model.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    assert load_training_state(tmp_path)["epoch"] == 3
+
+
+def test_directory_without_metadata_is_not_a_checkpoint(tmp_path: Path) -> None:
+    write_checkpoint(tmp_path)
+    (tmp_path / META_FILE).unlink()
+    with pytest.raises(RaylightError, match="not a complete Raylight checkpoint"):
+        read_meta(tmp_path)
+
+
+class _RunsCode:
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (os.system, ("touch /tmp/raylight-pwned",))
+
+
+def test_a_pickle_that_would_run_code_is_refused(tmp_path: Path) -> None:
+    write_checkpoint(tmp_path)
+    marker = Path("/tmp/raylight-pwned")
+    marker.unlink(missing_ok=True)
+    with open(tmp_path / TRAINING_STATE_FILE, "wb") as file:
+        pickle.dump({"epoch": _RunsCode()}, file)
+    with pytest.raises(pickle.UnpicklingError):
+        load_training_state(tmp_path)
+    assert not marker.exists()

@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import pytest
+
+from raylight.components import call_model_builder, check_builders, check_kwargs, resolve
+from raylight.errors import ComponentError
+from raylight.spec.schema import BuilderSource, ModelSpec
+
+
+def test_resolve_suggests_close_names() -> None:
+    with pytest.raises(ComponentError, match="Did you mean 'build_mlp'"):
+        resolve("pipelines.digits.model:build_mpl", "model.builder")
+
+
+def test_resolve_reports_unimportable_module() -> None:
+    with pytest.raises(ComponentError, match="cannot import module 'no_such_module'"):
+        resolve("no_such_module:build", "model.builder")
+
+
+def test_check_kwargs_names_the_field_and_suggests() -> None:
+    def build(num_features: int, num_outputs: int, hidden: int = 8) -> None: ...
+
+    with pytest.raises(ComponentError, match=r"model.kwargs.hiden: .*Did you mean 'hidden'"):
+        check_kwargs(build, {"hiden": 3}, "model.kwargs", ("num_features", "num_outputs"))
+    check_kwargs(build, {"hidden": 3}, "model.kwargs", ("num_features", "num_outputs"))
+
+
+def test_missing_required_builder_argument() -> None:
+    def build(width: int) -> None: ...
+
+    with pytest.raises(ComponentError, match="needs width"):
+        check_kwargs(build, {}, "model.kwargs")
+
+
+def test_model_builder_gets_data_shapes() -> None:
+    model = call_model_builder("pipelines.digits.model:build_mlp", {"hidden": 16}, 64, 10)
+    assert model[0].in_features == 64 and model[-1].out_features == 10
+
+
+def test_check_builders_collects_every_problem() -> None:
+    found = check_builders(
+        ModelSpec(builder="pipelines.digits.model:nope"),
+        BuilderSource(format="builder", builder="pipelines.digits.data:nope"),
+    )
+    assert [p.message.split(":")[0] for p in found] == ["model.builder", "data.source.builder"]
