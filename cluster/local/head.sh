@@ -34,9 +34,9 @@ is_up() {
 head_pids() {
   # Every process of this head mentions its temp dir; job drivers carry its address instead.
   {
-    pgrep -f -- "$temp_dir"
-    grep -lsxz "RAY_ADDRESS=127.0.0.1:$port" /proc/[0-9]*/environ | cut -d/ -f3
-  } 2>/dev/null | grep -vx "$$" | sort -u
+    pgrep -f -- "$temp_dir" || true
+    grep -lsxz "RAY_ADDRESS=127.0.0.1:$port" /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3 || true
+  } | { grep -vx "$$" || true; } | sort -u
 }
 
 start() {
@@ -62,7 +62,7 @@ stop() {
   pids=$(head_pids)
   if [ -z "$pids" ]; then echo "no head running for $temp_dir"; return 0; fi
   kill $pids 2>/dev/null || true
-  for _ in $(seq 1 60); do
+  for _ in $(seq 1 32); do
     pids=$(head_pids)
     [ -z "$pids" ] && { echo "head stopped"; return 0; }
     sleep 0.25

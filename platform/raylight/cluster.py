@@ -24,6 +24,7 @@ RAY_ENV_DEFAULTS = {
     "RAY_TRAIN_ENABLE_PRINT_PATCH": "0",
     "RAY_DATA_DISABLE_PROGRESS_BARS": "1",
 }
+_active: ClusterInfo | None = None  # the Ray this process started, while it runs
 UPLOAD_EXCLUDES = [".venv", ".git", "**/__pycache__", "**/.data", "*.egg-info", ".pytest_cache"]
 
 
@@ -75,8 +76,10 @@ def connect(
     import ray
 
     apply_env_defaults()
+    global _active
     if ray.is_initialized():
-        yield _describe(address or "existing", is_embedded=False, dashboard_url=None)
+        # Nested use (run = tune + serve), or a Ray someone else owns (a notebook, a test).
+        yield _active or _describe(address or "existing", is_embedded=False, dashboard_url=None)
         return
     explicit = address
     address = address or os.environ.get("RAY_ADDRESS")
@@ -112,13 +115,15 @@ def connect(
             "authentication, set RAY_AUTH_TOKEN (or ~/.ray/auth_token) and RAY_AUTH_MODE=token."
         ) from None
     if not verbose:
-        _quiet_ray_data()
+        _quiet_ray_libraries()
     try:
         url = context.dashboard_url
-        yield _describe(
+        _active = _describe(
             address or "local", is_embedded=not address, dashboard_url=url and f"http://{url}"
         )
+        yield _active
     finally:
+        _active = None
         ray.shutdown()
 
 
@@ -171,9 +176,10 @@ def _enable_token_auth_if_available() -> None:
         os.environ.setdefault("RAY_AUTH_MODE", "token")
 
 
-def _quiet_ray_data() -> None:
-    """Ray Data narrates every execution plan at INFO in the driver; keep warnings and errors."""
+def _quiet_ray_libraries() -> None:
+    """Ray Data and Serve narrate every step at INFO in the driver; keep warnings and errors."""
     from ray.data import DataContext
 
     DataContext.get_current().enable_progress_bars = False
-    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    for name in ("ray.data", "ray.serve"):
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -8,6 +8,7 @@ never printed or logged: error messages name where it came from, not what it is.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from raylight.errors import JobError
 
 DEFAULT_ADDRESS = "http://127.0.0.1:8265"
 ADDRESS_ENV = "RAY_API_SERVER_ADDRESS"
+AGENT_WAIT_S = 60
 T = TypeVar("T")
 
 
@@ -60,7 +62,22 @@ def make_client(address: str | None) -> JobSubmissionClient:
 
 
 def call(url: str, token: Token | None, action: Callable[[], T]) -> T:
-    """Run one Jobs API call, turning Ray's and requests' errors into one-line JobErrors."""
+    """Run one Jobs API call, turning Ray's and requests' errors into one-line JobErrors.
+
+    A head node that has just started answers "No available agent" until its job agent is up;
+    that one answer is retried for up to AGENT_WAIT_S instead of failing the command.
+    """
+    deadline = time.monotonic() + AGENT_WAIT_S
+    while True:
+        try:
+            return _call_once(url, token, action)
+        except JobError as error:
+            if "No available agent" not in error.message or time.monotonic() > deadline:
+                raise
+            time.sleep(1)
+
+
+def _call_once(url: str, token: Token | None, action: Callable[[], T]) -> T:
     try:
         return action()
     except AuthenticationError:

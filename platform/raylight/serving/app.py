@@ -5,8 +5,6 @@ every body (and /docs shows the real fields) before the model sees it. `build_ap
 application builder that `serve run` / `serve deploy` config files point at.
 """
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,12 +12,22 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, create_model
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    create_model,
+    model_validator,
+)
 from ray import serve
 from ray.serve import Application
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import raylight
 from raylight.serving.predictor import Predictor
+from raylight.serving.targets import Lineage, resolve_target
 from raylight.spec.schema import ServeSpec
 from raylight.training.checkpoints import read_meta
 
@@ -40,30 +48,26 @@ class ModelMetadata(BaseModel):
     raylight_version: str
 
 
-class Lineage(BaseModel):
-    """Run facts the checkpoint itself does not hold (they come from the run record)."""
-
-    run_path: str | None = None
-    trial_id: str | None = None
-
-
 class ServeAppArgs(BaseModel):
-    """Arguments of `build_app` in a Serve config file (`applications[].args`)."""
+    """Arguments of `build_app` in a Serve config file (`applications[].args`): one of the two."""
 
     model_config = ConfigDict(extra="forbid")
-    checkpoint_path: str = Field(description="A Raylight checkpoint directory.")
-    run_path: str | None = None
-    trial_id: str | None = None
+    spec_path: str | None = Field(
+        default=None, description="Serve the latest run of this spec (relative: to the cwd)."
+    )
+    checkpoint_path: str | None = Field(default=None, description="A checkpoint directory.")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "ServeAppArgs":
+        if (self.spec_path is None) == (self.checkpoint_path is None):
+            raise ValueError("set exactly one of spec_path or checkpoint_path")
+        return self
 
 
 def build_app(args: ServeAppArgs) -> Application:
     """Typed application builder for Serve config files (`import_path: ...app:build_app`)."""
-    meta = read_meta(Path(args.checkpoint_path))
-    return build_application(
-        Path(args.checkpoint_path),
-        meta.parsed_spec.serve,
-        Lineage(run_path=args.run_path, trial_id=args.trial_id),
-    )
+    target = resolve_target(args.spec_path or args.checkpoint_path or "")
+    return build_application(target.checkpoint_path, target.serve_spec, target.lineage)
 
 
 def build_application(
@@ -180,6 +184,14 @@ def _fastapi(name: str) -> FastAPI:
                     "detail": details,
                 }
             ),
+        )
+
+    @api.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse(
+            status_code=error.status_code,
+            content={"error": str(error.detail)},
+            headers=getattr(error, "headers", None),
         )
 
     return api

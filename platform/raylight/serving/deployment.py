@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import signal
-import threading
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -14,22 +15,8 @@ from ray import serve
 from raylight.cluster import connect, embedded_num_cpus
 from raylight.components import ensure_importable
 from raylight.errors import RaylightError
-from raylight.serving.app import Lineage, build_application
-from raylight.spec import load_spec
-from raylight.spec.schema import ServeSpec
-from raylight.training.checkpoints import META_FILE, read_meta
-from raylight.training.records import LATEST_FILE, RECORD_FILE, read_record
-
-
-@dataclass(frozen=True)
-class ServeTarget:
-    """A checkpoint to serve, the Serve settings that apply to it, and its run lineage."""
-
-    checkpoint_path: Path
-    serve_spec: ServeSpec
-    app_name: str
-    lineage: Lineage
-    project_root: Path | None = None
+from raylight.serving.app import build_application
+from raylight.serving.targets import ServeTarget, resolve_target
 
 
 @dataclass(frozen=True)
@@ -41,32 +28,6 @@ class ServingEndpoint:
     @property
     def predict_url(self) -> str:
         return f"{self.url.rstrip('/')}/predict"
-
-
-def resolve_target(target: str | Path, overrides: Sequence[str] = ()) -> ServeTarget:
-    """A spec file (its latest run), a run directory, or a checkpoint directory."""
-    path = Path(target).expanduser()
-    if path.suffix in (".yaml", ".yml") and path.is_file():
-        loaded = load_spec(path, overrides)
-        record = read_record(loaded.storage_path / loaded.spec.name)
-        return ServeTarget(
-            checkpoint_path=Path(record.checkpoint_path),
-            serve_spec=loaded.spec.serve,
-            app_name=loaded.spec.name,
-            lineage=Lineage(run_path=record.run_path, trial_id=record.trial_id),
-            project_root=loaded.project_root,
-        )
-    if (path / META_FILE).is_file():
-        spec = read_meta(path).parsed_spec
-        return ServeTarget(path.resolve(), spec.serve, spec.name, Lineage())
-    if (path / RECORD_FILE).is_file() or (path / LATEST_FILE).is_file():
-        record = read_record(path)
-        spec = read_meta(Path(record.checkpoint_path)).parsed_spec
-        lineage = Lineage(run_path=record.run_path, trial_id=record.trial_id)
-        return ServeTarget(Path(record.checkpoint_path), spec.serve, spec.name, lineage)
-    raise RaylightError(
-        f"{target}: not a spec file, a run directory or a Raylight checkpoint directory."
-    )
 
 
 def deploy(target: ServeTarget) -> ServingEndpoint:
@@ -95,37 +56,52 @@ def run_serving(
 ) -> ServingEndpoint:
     """Serve a checkpoint; with `block`, keep serving until SIGINT/SIGTERM, then shut down."""
     resolved = resolve_target(target, overrides)
-    if resolved.project_root:
-        ensure_importable(resolved.project_root)
+    # A checkpoint names its model builder by module path: import it from the project root.
+    project_root = resolved.project_root or Path.cwd()
+    ensure_importable(project_root)
     with connect(
         address,
         num_cpus=embedded_num_cpus(resolved.serve_spec.cpus_per_replica * 4 + 1),
-        project_root=resolved.project_root,
+        project_root=project_root,
         verbose=verbose,
-    ):
-        endpoint = deploy(resolved)
+    ) as cluster:
+        endpoint: ServingEndpoint | None = None
         try:
-            if on_ready:
-                on_ready(endpoint)
-            if block:
-                wait_for_stop_signal()
+            with stop_on_signals():
+                endpoint = deploy(resolved)
+                if on_ready:
+                    on_ready(endpoint)
+                while block:
+                    time.sleep(3600)
+        except StopServing as stop:
+            if endpoint is None:
+                raise RaylightError(f"stopped by {stop} before the endpoint was ready") from None
         finally:
-            if block:
-                serve.shutdown()
+            # An embedded Ray takes Serve down with it; on a shared cluster remove only our app.
+            if block and not cluster.is_embedded:
+                serve.delete(resolved.app_name)
+    assert endpoint is not None
     return endpoint
 
 
-def wait_for_stop_signal() -> None:
-    """Sleep until Ctrl-C or SIGTERM (what `kill`, Kubernetes and CI send)."""
-    stopped = threading.Event()
+class StopServing(Exception):
+    """Raised in the main thread by SIGINT/SIGTERM so that Ray is shut down on the way out."""
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """Turn Ctrl-C and SIGTERM (`kill`, Kubernetes, CI) into StopServing, even mid-deploy.
+
+    ray.init installs a SIGTERM handler that calls sys.exit(15); installing ours after it
+    makes a stop request a normal, clean exit.
+    """
 
     def stop(signum: int, frame: FrameType | None) -> None:
-        stopped.set()
+        raise StopServing(signal.Signals(signum).name)
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        while not stopped.wait(0.5):
-            pass
+        yield
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

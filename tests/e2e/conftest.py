@@ -1,0 +1,93 @@
+"""End-to-end tier: the CLI as a subprocess, each starting its own Ray (or using a head node)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import requests
+
+from tests.conftest import ROOT
+
+BIN = Path(sys.executable).parent
+
+
+def env_with(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    env.update(extra)
+    return env
+
+
+def raylight(
+    *args: str, env: dict[str, str] | None = None, timeout_s: float = 600
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "raylight", *args],
+        cwd=ROOT,
+        env=env or env_with(),
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+    )
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}")
+
+
+def answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def stop_process(process: subprocess.Popen[str], timeout_s: float = 60) -> int:
+    """SIGTERM, as Ctrl-C in a terminal or `kill` would; the process must exit by itself."""
+    process.terminate()
+    return process.wait(timeout=timeout_s)
+
+
+class Background:
+    """A CLI process in the background whose output is collected line by line as it comes."""
+
+    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+        self.lines: list[str] = []
+        self.process = subprocess.Popen(
+            args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line)
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def wait_for_line(self, text: str, timeout_s: float) -> None:
+        wait_for(
+            lambda: text in self.output or self.process.poll() is not None,
+            timeout_s,
+            f"{text!r} from {self.process.args}",
+        )
+        assert text in self.output, self.output[-3000:]
+
+    def stop(self, timeout_s: float = 60) -> int:
+        code = stop_process(self.process, timeout_s)
+        self._reader.join(timeout=10)
+        return code

@@ -1,0 +1,44 @@
+"""Integration tier: one real local Ray for the whole session; Train, Tune, Serve, Data for real."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from raylight.cluster import ClusterInfo, connect
+from raylight.spec import LoadedSpec, load_spec
+from raylight.training import TrainingResult, run_training
+from tests.conftest import DIGITS_SPEC, ROOT, free_port
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[ClusterInfo]:
+    # 8 logical CPUs on a 2-core machine: a 2-worker run, concurrent trials and a replica fit.
+    with connect(num_cpus=8, project_root=ROOT) as info:
+        yield info
+
+
+@pytest.fixture(scope="session")
+def serve_port() -> int:
+    """Serve's HTTP options apply once per Ray session, so every test app shares one port."""
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def digits_storage(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("runs")
+
+
+@pytest.fixture(scope="session")
+def digits(ray_cluster: ClusterInfo, digits_storage: Path, serve_port: int) -> LoadedSpec:
+    return load_spec(
+        DIGITS_SPEC, [f"run.storage_path={digits_storage}", f"serve.port={serve_port}"]
+    )
+
+
+@pytest.fixture(scope="session")
+def trained_digits(digits: LoadedSpec) -> TrainingResult:
+    """One real 2-worker training run of the shipped digits spec, shared by the tests."""
+    return run_training(digits)

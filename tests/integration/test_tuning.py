@@ -1,0 +1,51 @@
+"""A real Ray Tune sweep of 2-worker Ray Train runs with ASHA early stopping."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from raylight.cluster import ClusterInfo
+from raylight.spec import load_spec
+from raylight.training.checkpoints import read_meta
+from raylight.training.records import read_record
+from raylight.tuning import run_tuning
+from tests.conftest import DIGITS_SPEC
+
+pytestmark = pytest.mark.ray
+
+
+def test_asha_sweep_stops_weak_trials_early_and_reports_the_best(
+    ray_cluster: ClusterInfo, tmp_path: Path
+) -> None:
+    loaded = load_spec(
+        DIGITS_SPEC,
+        [
+            f"run.storage_path={tmp_path}",
+            "train.epochs=4",
+            "tune.num_samples=8",
+            "tune.max_concurrent_trials=3",
+            "tune.scheduler.grace_period=1",
+            "tune.scheduler.reduction_factor=2",
+            # A wide range so that some trials are clearly worse than others.
+            'tune.search_space={"train.optimizer.lr": {type: loguniform, low: 1.0e-5, high: 0.01}}',
+        ],
+    )
+    result = run_tuning(loaded)
+
+    assert len(result.trials) == 8
+    epochs = [t.epochs for t in result.trials]
+    assert max(epochs) == 4, epochs
+    assert sum(e < 4 for e in epochs) >= 1, f"ASHA stopped nothing early: {epochs}"
+    assert all(t.status == "TERMINATED" for t in result.trials)
+    best_value = max(t.metric_value for t in result.trials if t.metric_value is not None)
+    assert result.metric_value == pytest.approx(best_value)
+    meta = read_meta(result.checkpoint_path)
+    assert meta.metrics["val_accuracy"] == pytest.approx(result.metric_value)
+    # The sampled values reached the trial's spec, validated like CLI overrides.
+    assert meta.spec["train"]["optimizer"]["lr"] == pytest.approx(
+        result.best_config["train.optimizer.lr"]
+    )
+    record = read_record(loaded.storage_path / "digits")
+    assert record.kind == "tune" and record.checkpoint_path == str(result.checkpoint_path)
