@@ -6,9 +6,11 @@ the runtime environment that makes the project's code importable on every worker
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
+import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -82,6 +84,7 @@ def connect(
         yield _active or _describe(address or "existing", is_embedded=False, dashboard_url=None)
         return
     explicit = address
+    ray_group: int | None = None
     address = address or os.environ.get("RAY_ADDRESS")
     if address and address.startswith(("http://", "https://")):
         raise ClusterError(
@@ -100,15 +103,16 @@ def connect(
                 logging_level=logging.WARNING,
             )
         else:
-            context = ray.init(
-                address="local",
-                num_cpus=num_cpus,
-                include_dashboard=True,
-                dashboard_host="127.0.0.1",
-                log_to_driver=verbose,
-                logging_level=logging.WARNING,
-                runtime_env=_local_env(project_root),
-            )
+            with _separate_process_group() as ray_group:
+                context = ray.init(
+                    address="local",
+                    num_cpus=num_cpus,
+                    include_dashboard=True,
+                    dashboard_host="127.0.0.1",
+                    log_to_driver=verbose,
+                    logging_level=logging.WARNING,
+                    runtime_env=_local_env(project_root),
+                )
     except ConnectionError as error:
         raise ClusterError(
             f"cannot connect to Ray at {address}: {error}. If the cluster uses token "
@@ -125,6 +129,41 @@ def connect(
     finally:
         _active = None
         ray.shutdown()
+        _sweep(ray_group)
+
+
+@contextmanager
+def _separate_process_group() -> Iterator[int | None]:
+    """Start the embedded Ray's processes in a process group of their own.
+
+    A SIGTERM sent to our whole process group (`kill -- -PGID`, CI runners, process managers)
+    would otherwise reach the GCS, raylet and dashboard at the same moment as this driver, and
+    ray.shutdown() then waits ~8 s on a half-dead cluster. With Ray in its own group, only the
+    driver gets the signal and shuts Ray down in order (~1 s). Ray already shields its children
+    from SIGINT, so Ctrl-C behaves the same either way. Not possible when this process leads
+    its own group (or session); then nothing changes.
+    """
+    original = os.getpgrp()
+    if original == os.getpid():
+        yield None
+        return
+    try:
+        os.setpgid(0, 0)
+    except OSError:
+        yield None
+        return
+    try:
+        yield os.getpid()
+    finally:
+        os.setpgid(0, original)
+
+
+def _sweep(ray_group: int | None) -> None:
+    """Kill what is left of the embedded Ray's group (agents that ignore SIGTERM linger)."""
+    if ray_group is None:
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(ray_group, signal.SIGKILL)
 
 
 def _describe(address: str, *, is_embedded: bool, dashboard_url: str | None) -> ClusterInfo:

@@ -55,7 +55,7 @@ def resolve(reference: str, field: str) -> Callable[..., Any]:
         target = getattr(target, part)
     if not callable(target):
         raise ComponentError(f"{field}: {reference!r} is not callable.")
-    return target  # type: ignore[no-any-return]
+    return target
 
 
 def check_kwargs(

@@ -44,7 +44,8 @@ def head() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def token() -> str:
+def token(head: str) -> str:
+    """The cluster's token (head.sh generates one if this machine had none)."""
     return (Path.home() / ".ray" / "auth_token").read_text().strip()
 
 

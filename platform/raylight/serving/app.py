@@ -109,7 +109,7 @@ def build_application(
 
         @api.post("/predict")
         async def predict(self, body: request_body) -> dict[str, Any]:  # type: ignore[valid-type]
-            records = body if isinstance(body, list) else [body]
+            records: list[Any] = body if isinstance(body, list) else [body]
             rows = [r.model_dump(by_alias=True) for r in records]
             return {"predictions": await self.predict_batch(rows)}
 
@@ -128,7 +128,7 @@ def build_application(
         max_ongoing_requests=max(serve_spec.max_batch_size * 2, 8),
         **_replica_options(serve_spec),
     )
-    return deployment.bind(str(checkpoint_path), lineage)
+    return deployment.bind(str(checkpoint_path), lineage)  # type: ignore[attr-defined]
 
 
 def _replica_options(spec: ServeSpec) -> dict[str, Any]:
@@ -154,11 +154,16 @@ def _request_body(
     record = create_model(
         f"{name.replace('-', '_').replace('.', '_').title()}Record",
         __config__=ConfigDict(
-            extra="forbid", allow_inf_nan=False, json_schema_extra={"examples": [example]}
+            extra="forbid",
+            allow_inf_nan=False,
+            json_schema_extra={"examples": [dict(example)]},
         ),
         **fields,
     )
-    records = Annotated[list[record], Field(min_length=1, max_length=spec.max_records_per_request)]
+    records = Annotated[
+        list[record],  # type: ignore[valid-type]
+        Field(min_length=1, max_length=spec.max_records_per_request),
+    ]
     return Annotated[
         Annotated[record, Tag("record")] | Annotated[records, Tag("records")],
         Discriminator(lambda value: "records" if isinstance(value, list) else "record"),

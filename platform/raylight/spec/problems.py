@@ -78,12 +78,12 @@ def _message(item: Any, place: _Place) -> str:
         return f"required field is missing.{hint}"
     if kind in ("union_tag_invalid", "union_tag_not_found"):
         key = str(ctx.get("discriminator", "kind")).strip("'")
-        allowed = ", ".join(repr(t) for t in place.tags)
+        tags = ", ".join(repr(t) for t in place.tags)
         if kind == "union_tag_not_found":
-            return f"needs a '{key}' key, one of {allowed}."
+            return f"needs a '{key}' key, one of {tags}."
         guess = suggest(str(ctx.get("tag")), list(place.tags))
         fix = f" Did you mean {guess!r}?" if guess else ""
-        return f"unknown {key} {ctx.get('tag')!r}; expected one of {allowed}.{fix}"
+        return f"unknown {key} {ctx.get('tag')!r}; expected one of {tags}.{fix}"
     if kind == "literal_error":
         options = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
         guess = suggest(str(got), options)

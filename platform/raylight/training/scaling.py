@@ -40,7 +40,7 @@ def build_run_config(
             checkpoint_score_order=mode,
         ),
         failure_config=ray.train.FailureConfig(max_failures=run.max_failures),
-        callbacks=callbacks,
+        callbacks=callbacks,  # type: ignore[arg-type]  # Ray's stub predates UserCallback
     )
 
 

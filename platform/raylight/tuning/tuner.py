@@ -30,7 +30,7 @@ from raylight.tuning.search_space import build_param_space, build_scheduler
 # The trial driver only waits on its TorchTrainer; the workers hold the real CPU reservation.
 # Tune refuses a trial with no resources at all, and a fractional CPU would leave 0.99 CPUs
 # free where Ray Data needs a whole one, so the driver reserves a little memory instead.
-TRIAL_DRIVER_RESOURCES = {"cpu": 0, "memory": 64 * 1024**2}
+TRIAL_DRIVER_RESOURCES: dict[str, float] = {"cpu": 0, "memory": 64 * 1024**2}
 TRIALS_DIR = "trials"
 
 
@@ -192,19 +192,21 @@ def _summarize(loaded: LoadedSpec, grid: tune.ResultGrid, sweep_path: Path) -> T
     spec = loaded.spec
     metric, mode = spec.tune_metric, spec.tune_mode
     trials = []
-    for result in grid:
+    for index in range(len(grid)):
+        result = grid[index]
         trial_id = (result.metrics or {}).get("trial_id") or Path(result.path).name
         error = str(result.error).strip().splitlines()[-1] if result.error else None
         status = "ERROR" if result.error else "TERMINATED"
+        best_seen = {**(result.metrics or {}), **_best_seen(result, metric, mode)}
         trials.append(
-            _trial_summary(trial_id, status, result.config, result.metrics or {}, metric, error)
+            _trial_summary(trial_id, status, result.config or {}, best_seen, metric, error)
         )
     finished = [t for t in trials if t.metric_value is not None]
     if not finished:
         errors = "; ".join(f"{t.trial_id}: {t.error}" for t in trials[:3])
         raise RunError(f"every trial of the sweep failed ({errors}). Sweep directory: {sweep_path}")
     best = grid.get_best_result(metric=metric, mode=mode, scope="all")
-    best_id = best.metrics["trial_id"]
+    best_id = (best.metrics or {})["trial_id"]
     train_result = ray.train.Result.from_path(str(sweep_path / TRIALS_DIR / best_id))
     checkpoint, metrics = best_checkpoint(train_result, metric, mode)
     write_record(
@@ -225,7 +227,7 @@ def _summarize(loaded: LoadedSpec, grid: tune.ResultGrid, sweep_path: Path) -> T
         metric=metric,
         mode=mode,
         best_trial_id=best_id,
-        best_config=dict(best.config),
+        best_config=dict(best.config or {}),
         metric_value=float(metrics[metric]),
         checkpoint_path=checkpoint,
         trials=sorted(trials, key=lambda t: _rank(t, mode)),
