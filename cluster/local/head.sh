@@ -26,9 +26,11 @@ export PATH="$(dirname "$ray_bin"):$PATH"
 export RAY_AUTH_MODE=token
 
 is_up() {
+  # The header goes in through stdin: on the command line, `ps` would show the token.
   local token=""
   [ -f "$token_file" ] && token=$(cat "$token_file")
-  curl -fsS -o /dev/null -m 2 -H "Authorization: Bearer $token" "$url/api/version" 2>/dev/null
+  printf 'Authorization: Bearer %s\n' "$token" |
+    curl -fsS -o /dev/null -m 2 -H @- "$url/api/version" 2>/dev/null
 }
 
 head_pids() {

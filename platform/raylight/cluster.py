@@ -32,7 +32,7 @@ UPLOAD_EXCLUDES = [".venv", ".git", "**/__pycache__", "**/.data", "*.egg-info", 
 
 @dataclass(frozen=True)
 class ClusterInfo:
-    """What the command is running on, for the user's first line of output."""
+    """The Ray a command runs on: where, how big, and whether this process started it."""
 
     address: str
     is_embedded: bool
@@ -77,59 +77,79 @@ def connect(
     """
     import ray
 
-    apply_env_defaults()
     global _active
+    apply_env_defaults()
     if ray.is_initialized():
         # Nested use (run = tune + serve), or a Ray someone else owns (a notebook, a test).
         yield _active or _describe(address or "existing", is_embedded=False, dashboard_url=None)
         return
-    explicit = address
     ray_group: int | None = None
-    address = address or os.environ.get("RAY_ADDRESS")
-    if address and address.startswith(("http://", "https://")):
-        raise ClusterError(
-            f"{address} is a dashboard (Jobs API) address; ray.init needs the GCS address "
-            "(host:6379) or ray://host:10001. To run this spec on that cluster as a job, use "
-            f"`raylight submit SPEC --address {address}`."
-        )
-    try:
-        if address:
-            _enable_token_auth_if_available()
-            runtime_env = _upload_env(project_root) if explicit else None
-            context = ray.init(
-                address=address,
-                runtime_env=runtime_env,
-                log_to_driver=verbose,
-                logging_level=logging.WARNING,
-            )
-        else:
-            with _separate_process_group() as ray_group:
-                context = ray.init(
-                    address="local",
-                    num_cpus=num_cpus,
-                    include_dashboard=True,
-                    dashboard_host="127.0.0.1",
-                    log_to_driver=verbose,
-                    logging_level=logging.WARNING,
-                    runtime_env=_local_env(project_root),
-                )
-    except ConnectionError as error:
-        raise ClusterError(
-            f"cannot connect to Ray at {address}: {error}. If the cluster uses token "
-            "authentication, set RAY_AUTH_TOKEN (or ~/.ray/auth_token) and RAY_AUTH_MODE=token."
-        ) from None
+    target = address or os.environ.get("RAY_ADDRESS")
+    if target:
+        url = _join(address, project_root, verbose)
+    else:
+        url, ray_group = _start_embedded(num_cpus, project_root, verbose)
     if not verbose:
         _quiet_ray_libraries()
     try:
-        url = context.dashboard_url
         _active = _describe(
-            address or "local", is_embedded=not address, dashboard_url=url and f"http://{url}"
+            target or "local", is_embedded=not target, dashboard_url=url and f"http://{url}"
         )
         yield _active
     finally:
         _active = None
         ray.shutdown()
         _sweep(ray_group)
+
+
+def _join(explicit: str | None, project_root: Path | None, verbose: bool) -> str | None:
+    """Connect to an existing cluster; return its dashboard address.
+
+    An address given on the command line means this machine's files are not there: the project
+    and Raylight are uploaded. From RAY_ADDRESS (inside a Ray job) the job's environment holds.
+    """
+    import ray
+
+    address = explicit or os.environ["RAY_ADDRESS"]
+    if address.startswith(("http://", "https://")):
+        raise ClusterError(
+            f"{address} is a dashboard (Jobs API) address; ray.init needs the GCS address "
+            "(host:6379) or ray://host:10001. To run this spec on that cluster as a job, use "
+            f"`raylight submit SPEC --address {address}`."
+        )
+    _enable_token_auth_if_available()
+    try:
+        context = ray.init(
+            address=address,
+            runtime_env=_upload_env(project_root) if explicit else None,
+            log_to_driver=verbose,
+            logging_level=logging.WARNING,
+        )
+    except ConnectionError as error:
+        raise ClusterError(
+            f"cannot connect to Ray at {address}: {error}. If the cluster uses token "
+            "authentication, set RAY_AUTH_TOKEN (or ~/.ray/auth_token) and RAY_AUTH_MODE=token."
+        ) from None
+    return context.dashboard_url
+
+
+def _start_embedded(
+    num_cpus: int | None, project_root: Path | None, verbose: bool
+) -> tuple[str | None, int | None]:
+    """Start a single-node Ray on this machine; return its dashboard and process group."""
+    import ray
+
+    with _separate_process_group() as ray_group:
+        context = ray.init(
+            address="local",
+            num_cpus=num_cpus,
+            include_dashboard=True,
+            dashboard_host="127.0.0.1",
+            log_to_driver=verbose,
+            logging_level=logging.WARNING,
+            runtime_env=_local_env(project_root),
+        )
+    return context.dashboard_url, ray_group
 
 
 @contextmanager

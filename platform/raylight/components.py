@@ -5,11 +5,12 @@ from __future__ import annotations
 import importlib
 import inspect
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from raylight.errors import ComponentError, Problem
+from raylight.errors import ComponentError, Problem, SpecError
+from raylight.spec import LoadedSpec, load_spec
 from raylight.spec.problems import suggest
 from raylight.spec.schema import BuilderSource, DataSource, ModelSpec
 
@@ -117,3 +118,13 @@ def check_builders(model: ModelSpec, source: DataSource) -> list[Problem]:
         except ComponentError as error:
             problems.append(Problem("", error.message))
     return problems
+
+
+def load_checked(path: str | Path, overrides: Sequence[str] | None = None) -> LoadedSpec:
+    """Load and validate a spec, then resolve its builders: a typo never costs a cluster start."""
+    loaded = load_spec(path, overrides or ())
+    ensure_importable(loaded.project_root)
+    problems = check_builders(loaded.spec.model, loaded.spec.data.source)
+    if problems:
+        raise SpecError(str(path), problems)
+    return loaded

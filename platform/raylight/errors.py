@@ -68,6 +68,12 @@ class DataError(RaylightError):
     exit_code = 2
 
 
+class TargetError(RaylightError):
+    """A path given on the command line is not a spec, run or checkpoint that can be used."""
+
+    exit_code = 2
+
+
 class ClusterError(RaylightError):
     """Ray cannot be reached, or the cluster cannot host what the spec asks for."""
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from raylight.cluster import connect, embedded_num_cpus
-from raylight.serving.deployment import ServingEndpoint, run_serving
+from raylight.serving.deployment import ServingEndpoint, run_serving, serve_cpus
+from raylight.serving.targets import Lineage, ServeTarget
 from raylight.spec import LoadedSpec
 from raylight.spec.schema import Spec
 from raylight.training import TrainingResult, run_training
-from raylight.training.scaling import cpus_per_run
+from raylight.training.scaling import RAY_DATA_CPUS, cpus_per_run
 from raylight.training.trainer import EpochCallback
 from raylight.tuning import TuningResult, run_tuning
 from raylight.tuning.tuner import TrialCallback
@@ -43,14 +44,28 @@ def run_workflow(
             result = run_training(loaded, on_epoch=on_epoch)
         if on_trained:
             on_trained(result)
-        return run_serving(loaded.path, overrides=loaded.overrides, on_ready=on_ready, block=block)
+        return run_serving(serve_target(loaded, result), on_ready=on_ready, block=block)
+
+
+def serve_target(loaded: LoadedSpec, result: TrainingResult | TuningResult) -> ServeTarget:
+    """The checkpoint this run produced (not whatever is latest: another run may have ended)."""
+    if isinstance(result, TrainingResult):
+        lineage = Lineage(run_path=str(result.run_path), metric=result.metric)
+    else:
+        lineage = Lineage(
+            run_path=str(result.sweep_path), trial_id=result.best_trial_id, metric=result.metric
+        )
+    return ServeTarget(
+        checkpoint_path=result.checkpoint_path,
+        serve_spec=loaded.spec.serve,
+        app_name=loaded.spec.name,
+        lineage=lineage,
+        project_root=loaded.project_root,
+    )
 
 
 def required_cpus(spec: Spec) -> float:
-    """Training (or concurrent trials) + one CPU for Ray Data + the Serve replicas."""
-    per_run = cpus_per_run(spec.resources)
+    """Training (or concurrent trials) + Ray Data's CPU; Serve starts after training ends."""
     concurrent = (spec.tune.max_concurrent_trials or 1) if spec.tune else 1
-    replicas = (
-        spec.serve.autoscaling.max_replicas if spec.serve.autoscaling else spec.serve.num_replicas
-    )
-    return per_run * concurrent + 1 + spec.serve.cpus_per_replica * replicas
+    training = cpus_per_run(spec.resources) * concurrent + RAY_DATA_CPUS
+    return max(training, serve_cpus(spec.serve) + RAY_DATA_CPUS)

@@ -114,20 +114,25 @@ def test_serve_command_serves_the_latest_run_until_sigterm(
 
 
 def test_serve_config_file_is_accepted_by_serve_run(
-    digits_run: subprocess.CompletedProcess[str], home: Path
+    digits_run: subprocess.CompletedProcess[str], home: Path, tmp_path: Path
 ) -> None:
     assert digits_run.returncode == 0
-    config = ROOT / "deploy" / "digits.yaml"
-    assert "import_path: raylight.serving.app:build_app" in config.read_text()
-    server = Background(
-        [str(BIN / "serve"), "run", str(config.relative_to(ROOT))], env_with(HOME=str(home))
-    )
+    committed = (ROOT / "deploy" / "digits.yaml").read_text()
+    assert "import_path: raylight.serving.app:build_app" in committed
+    assert "spec_path: pipelines/digits/experiment.yaml" in committed
+    # The committed file as is, on a free port (8000 may be busy on a developer's machine).
+    port = free_port()
+    config = tmp_path / "digits.yaml"
+    config.write_text(committed.replace("port: 8000", f"port: {port}"))
+    server = Background([str(BIN / "serve"), "run", str(config)], env_with(HOME=str(home)))
     try:
-        wait_for(
-            lambda: answers("http://127.0.0.1:8000/healthz"), 180, "serve run deploy/digits.yaml"
-        )
+        base = f"http://127.0.0.1:{port}"
+        wait_for(lambda: answers(f"{base}/healthz"), 180, "serve run deploy/digits.yaml")
         example = {f"pixel_{i}": 0.0 for i in range(64)}
-        response = requests.post("http://127.0.0.1:8000/predict", json=example, timeout=10)
+        response = requests.post(f"{base}/predict", json=example, timeout=10)
         assert response.status_code == 200 and "label" in response.json()["predictions"][0]
+        record = json.loads((home / "raylight_runs" / "digits" / "latest.json").read_text())
+        metadata = requests.get(f"{base}/metadata", timeout=10).json()
+        assert metadata["checkpoint_path"] == record["checkpoint_path"]
     finally:
         server.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from collections.abc import Iterator
@@ -46,7 +47,8 @@ def head() -> Iterator[str]:
 @pytest.fixture(scope="module")
 def token(head: str) -> str:
     """The cluster's token (head.sh generates one if this machine had none)."""
-    return (Path.home() / ".ray" / "auth_token").read_text().strip()
+    path = os.environ.get("RAY_AUTH_TOKEN_PATH", str(Path.home() / ".ray" / "auth_token"))
+    return os.environ.get("RAY_AUTH_TOKEN") or Path(path).read_text().strip()
 
 
 def submit(head: str, *command: str) -> tuple[str, str]:
@@ -58,7 +60,10 @@ def submit(head: str, *command: str) -> tuple[str, str]:
 
 
 def status_of(head: str, job_id: str) -> str:
-    return raylight("jobs", "status", job_id, "--address", head).stdout.split()[1]
+    result = raylight("jobs", "status", job_id, "--address", head)
+    first_line = (result.stdout.splitlines() or [""])[0]
+    assert first_line.startswith(f"{job_id}: "), result.stdout + result.stderr
+    return first_line.split(": ", 1)[1]
 
 
 def test_submitted_train_job_is_followed_to_success(head: str, token: str, tmp_path: Path) -> None:

@@ -95,33 +95,47 @@ def without(key: str) -> dict[str, float]:
     return {k: v for k, v in GOOD.items() if k != key}
 
 
+VALIDATION, NOT_JSON = 422, 400
 MALFORMED = {
-    "missing feature": (json.dumps(without("pixel_7")), "application/json"),
-    "wrong type": (json.dumps({**GOOD, "pixel_7": "dark"}), "application/json"),
-    "number as string": (json.dumps({**GOOD, "pixel_7": "1.5"}), "application/json"),
-    "boolean": (json.dumps({**GOOD, "pixel_7": True}), "application/json"),
-    "extra field": (json.dumps({**GOOD, "pixel_64": 1.0}), "application/json"),
-    "NaN": (json.dumps(GOOD).replace('"pixel_7": 0.0', '"pixel_7": NaN'), "application/json"),
+    "missing feature": (json.dumps(without("pixel_7")), "application/json", VALIDATION),
+    "wrong type": (json.dumps({**GOOD, "pixel_7": "dark"}), "application/json", VALIDATION),
+    "number as string": (json.dumps({**GOOD, "pixel_7": "1.5"}), "application/json", VALIDATION),
+    "boolean": (json.dumps({**GOOD, "pixel_7": True}), "application/json", VALIDATION),
+    "extra field": (json.dumps({**GOOD, "pixel_64": 1.0}), "application/json", VALIDATION),
+    "NaN": (
+        json.dumps(GOOD).replace('"pixel_7": 0.0', '"pixel_7": NaN'),
+        "application/json",
+        VALIDATION,
+    ),
     "Infinity": (
         json.dumps(GOOD).replace('"pixel_7": 0.0', '"pixel_7": Infinity'),
         "application/json",
+        VALIDATION,
     ),
-    "not JSON": ("pixel_7=1", "application/json"),
-    "empty list": ("[]", "application/json"),
-    "empty body": ("", "application/json"),
-    "a bare number": ("3", "application/json"),
-    "list of numbers": ("[1, 2, 3]", "application/json"),
-    "too many records": (json.dumps([GOOD] * 1025), "application/json"),
-    "deeply nested": ("[" * 3000 + "]" * 3000, "application/json"),
-    "wrong content type": (json.dumps(GOOD), "text/plain"),
+    "beyond float32": (json.dumps({**GOOD, "pixel_7": 1e308}), "application/json", VALIDATION),
+    "not JSON": ("pixel_7=1", "application/json", NOT_JSON),
+    "empty list": ("[]", "application/json", VALIDATION),
+    "empty body": ("", "application/json", VALIDATION),
+    "a bare number": ("3", "application/json", VALIDATION),
+    "list of numbers": ("[1, 2, 3]", "application/json", VALIDATION),
+    "too many records": (json.dumps([GOOD] * 1025), "application/json", VALIDATION),
+    "deeply nested": ("[" * 3000 + "]" * 3000, "application/json", NOT_JSON),
+    "wrong content type": (json.dumps(GOOD), "text/plain", VALIDATION),
 }
 
 
 @pytest.mark.parametrize("case", list(MALFORMED), ids=list(MALFORMED))
 def test_malformed_bodies_get_a_4xx_json_error(endpoint: ServingEndpoint, case: str) -> None:
-    body, content_type = MALFORMED[case]
+    body, content_type, expected = MALFORMED[case]
     response = requests.post(
         endpoint.predict_url, data=body, headers={"Content-Type": content_type}, timeout=30
     )
-    assert 400 <= response.status_code < 500, (response.status_code, response.text[:300])
+    assert response.status_code == expected, (response.status_code, response.text[:300])
     assert "error" in response.json()
+
+
+def test_the_endpoint_still_answers_after_bad_requests(
+    endpoint: ServingEndpoint, rows: pd.DataFrame
+) -> None:
+    record = rows.drop(columns="digit").iloc[1].to_dict()
+    assert requests.post(endpoint.predict_url, json=[record] * 3, timeout=30).status_code == 200

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from raylight.errors import RaylightError
+from raylight.errors import TargetError
 from raylight.preprocessing.transforms import FittedPreprocessing
 from raylight.spec.schema import Spec
 from raylight.training.checkpoints import (
@@ -62,7 +62,7 @@ def test_checkpoint_round_trips(tmp_path: Path) -> None:
 def test_directory_without_metadata_is_not_a_checkpoint(tmp_path: Path) -> None:
     write_checkpoint(tmp_path)
     (tmp_path / META_FILE).unlink()
-    with pytest.raises(RaylightError, match="not a complete Raylight checkpoint"):
+    with pytest.raises(TargetError, match="not a complete Raylight checkpoint"):
         read_meta(tmp_path)
 
 
@@ -80,3 +80,14 @@ def test_a_pickle_that_would_run_code_is_refused(tmp_path: Path) -> None:
     with pytest.raises(pickle.UnpicklingError):
         load_training_state(tmp_path)
     assert not marker.exists()
+
+
+def test_serving_a_checkpoint_takes_serve_overrides_only(tmp_path: Path) -> None:
+    from raylight.errors import SpecError
+    from raylight.serving.targets import resolve_target
+
+    write_checkpoint(tmp_path)
+    target = resolve_target(tmp_path, ["serve.port=9123"])
+    assert target.serve_spec.port == 9123 and target.app_name == "tiny"
+    with pytest.raises(SpecError, match=r"train.epochs: only serve.\* settings can change"):
+        resolve_target(tmp_path, ["train.epochs=3"])

@@ -14,6 +14,7 @@ ERROR_CLASSES = [
     errors.RaylightError,
     errors.ComponentError,
     errors.DataError,
+    errors.TargetError,
     errors.ClusterError,
     errors.RunError,
     errors.JobError,

@@ -160,3 +160,28 @@ def test_spec_errors_pickle_across_processes(tmp_path: Path) -> None:
     copy = pickle.loads(pickle.dumps(caught.value))
     assert copy.problems == caught.value.problems
     assert str(copy) == str(caught.value)
+
+
+def test_exponent_floats_are_numbers_in_files_and_overrides(tmp_path: Path) -> None:
+    text = VALID.replace(
+        "builder: pkg.model:build", "builder: pkg.model:build\n  kwargs: {eps: 1e-6}"
+    )
+    loaded = load_spec(write(tmp_path, text + "train:\n  optimizer: {lr: 3e-4}\n"))
+    assert loaded.spec.model.kwargs["eps"] == pytest.approx(1e-6)
+    assert loaded.spec.train.optimizer.lr == pytest.approx(3e-4)
+
+
+def test_quoted_override_values_stay_strings(tmp_path: Path) -> None:
+    loaded = load_spec(write(tmp_path, VALID), ['model.kwargs.tag="1e3"', "model.kwargs.n=1e3"])
+    assert loaded.spec.model.kwargs == {"tag": "1e3", "n": 1000.0}
+
+
+@pytest.mark.parametrize("route", ["/api/", "api", "/a b"])
+def test_routes_serve_would_refuse_are_spec_errors(tmp_path: Path, route: str) -> None:
+    (message,) = problems(write(tmp_path, VALID + f"serve:\n  route: '{route}'\n"))
+    assert message.startswith("serve.route: has the wrong form")
+
+
+def test_nested_routes_are_fine(tmp_path: Path) -> None:
+    loaded = load_spec(write(tmp_path, VALID + "serve:\n  route: /models/digits\n"))
+    assert loaded.spec.serve.route == "/models/digits"

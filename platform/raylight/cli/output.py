@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 if TYPE_CHECKING:
@@ -22,9 +22,9 @@ errors = Console(stderr=True, highlight=False, soft_wrap=True, width=_WIDTH)
 
 
 def print_error(message: str, *, hint: str | None = None) -> None:
-    errors.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
+    errors.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     if hint:
-        errors.print(hint, soft_wrap=True)
+        errors.print(hint, soft_wrap=True, markup=False)
 
 
 def print_epoch(epochs: int) -> Any:
@@ -97,13 +97,6 @@ def print_jobs(rows: list[JobRow]) -> None:
         duration = f"{row.duration_s:.0f}s" if row.duration_s is not None else "-"
         table.add_row(row.job_id, row.spec_name, row.verb, row.status, started, duration)
     console.print(table)
-
-
-def display_path(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
 
 
 def _short(value: Any) -> str:

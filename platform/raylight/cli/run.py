@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from raylight.cli.common import ADDRESS, OVERRIDES, SPEC, Flags, load_checked
+from raylight.cli.common import ADDRESS, OVERRIDES, SPEC, Flags
 from raylight.cli.output import (
     console,
     print_endpoint,
@@ -15,6 +15,7 @@ from raylight.cli.output import (
     print_trial,
     print_tuning,
 )
+from raylight.components import load_checked
 
 
 def run(

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from raylight.cli.common import ADDRESS, OVERRIDES, SPEC, Flags, load_checked
+from raylight.cli.common import ADDRESS, OVERRIDES, SPEC, Flags
 from raylight.cli.output import console, print_trial, print_tuning
+from raylight.components import load_checked
 
 
 def tune(

@@ -8,8 +8,9 @@ from pathlib import Path
 import typer
 import yaml
 
-from raylight.cli.common import OVERRIDES, SPEC, load_checked
+from raylight.cli.common import OVERRIDES, SPEC
 from raylight.cli.output import console
+from raylight.components import load_checked
 
 
 def validate(

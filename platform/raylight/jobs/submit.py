@@ -20,8 +20,8 @@ from ray.job_submission import JobDetails, JobStatus
 
 import raylight
 from raylight.cluster import UPLOAD_EXCLUDES
-from raylight.components import check_builders, ensure_importable
-from raylight.errors import JobError, SpecError
+from raylight.components import load_checked
+from raylight.errors import JobError
 from raylight.jobs.client import call, find_token, make_client, resolve_address
 from raylight.spec import LoadedSpec, load_spec
 
@@ -55,11 +55,7 @@ def submit_job(
     job tunes if the spec has a tune section and trains otherwise.
     """
     verb, args = split_command(command, spec_path)
-    loaded = load_spec(spec_path, [a for a in args if "=" in a and not a.startswith("-")])
-    ensure_importable(loaded.project_root)
-    problems = check_builders(loaded.spec.model, loaded.spec.data.source)
-    if problems:
-        raise SpecError(str(spec_path), problems)
+    loaded = load_checked(spec_path, [a for a in args if "=" in a and not a.startswith("-")])
     spec_in_project = _relative_to_project(loaded)
     entrypoint = shlex.join(["python", "-m", "raylight", verb, spec_in_project, *args])
     job_id = (

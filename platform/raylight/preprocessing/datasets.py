@@ -29,7 +29,7 @@ class PreparedData:
 def prepare_datasets(data: DataSpec, task: Task, base_dir: Path) -> PreparedData:
     """Read, split (seeded shuffle), fit on the training split, and map both splits lazily."""
     raw = read_source(data.source, base_dir)
-    features = _feature_columns(data, raw)
+    features = _feature_columns(data, task, raw)
     raw = raw.select_columns([*features, data.label])
     train_raw, val_raw = raw.train_test_split(
         test_size=data.validation.fraction, shuffle=True, seed=data.validation.seed
@@ -57,11 +57,16 @@ def prepare_datasets(data: DataSpec, task: Task, base_dir: Path) -> PreparedData
     )
 
 
-def _feature_columns(data: DataSpec, raw: ray.data.Dataset) -> list[str]:
+def _feature_columns(data: DataSpec, task: Task, raw: ray.data.Dataset) -> list[str]:
     schema = raw.schema()
     types = dict(zip(schema.names, schema.types, strict=True))
     if data.label not in types:
         raise DataError(f"data.label: column {data.label!r} is not in the data ({_list(types)}).")
+    if task == "regression" and not _is_numeric(types[data.label]):
+        raise DataError(
+            f"data.label: {data.label!r} is {types[data.label]}, not a number; train.loss: mse "
+            "needs a numeric label (use cross_entropy for classes)."
+        )
     features = data.features or [name for name in types if name != data.label]
     missing = [name for name in features if name not in types]
     if missing:
@@ -101,8 +106,13 @@ def _fit_step(step: PreprocessingStep, features: list[str], train: ray.data.Data
 
 
 def _label_classes(train: ray.data.Dataset, label: str) -> tuple[Any, ...]:
-    values = train.unique(label)
-    return tuple(sorted(v.item() if hasattr(v, "item") else v for v in values))
+    values = [v.item() if hasattr(v, "item") else v for v in train.unique(label)]
+    if any(v is None or v != v for v in values):  # v != v: NaN
+        raise DataError(
+            f"data.label: {label!r} has missing values in the training split; drop or fill "
+            "those rows."
+        )
+    return tuple(sorted(values))
 
 
 def _is_numeric(arrow_type: Any) -> bool:

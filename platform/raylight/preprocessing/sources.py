@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from raylight.components import check_kwargs, resolve
 from raylight.errors import DataError
+from raylight.spec.loader import resolve_spec_path
 from raylight.spec.schema import BuilderSource, CsvSource, DataSource, ParquetSource
 
 if TYPE_CHECKING:
@@ -23,7 +24,7 @@ def read_source(source: DataSource, base_dir: Path) -> ray.data.Dataset:
             return ray.data.from_pandas(built)
         path = Path(built)
     else:
-        path = _resolve(source.path, base_dir)
+        path = resolve_spec_path(source.path, base_dir)
     if not path.exists():
         raise DataError(f"data.source: {path} does not exist.")
     is_csv = isinstance(source, CsvSource) or (
@@ -46,11 +47,6 @@ def build_source(source: BuilderSource) -> Any:
             "return a path to a .parquet/.csv file or directory, or a pandas DataFrame."
         )
     return built
-
-
-def _resolve(value: str, base_dir: Path) -> Path:
-    path = Path(value).expanduser()
-    return path if path.is_absolute() else (base_dir / path).resolve()
 
 
 def _looks_like_csv(path: Path) -> bool:

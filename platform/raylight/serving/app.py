@@ -8,6 +8,7 @@ application builder that `serve run` / `serve deploy` config files point at.
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -26,7 +27,8 @@ from ray.serve import Application
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import raylight
-from raylight.serving.predictor import Predictor
+from raylight.components import ensure_importable
+from raylight.serving.predictor import NonFiniteOutputError, Predictor
 from raylight.serving.targets import Lineage, resolve_target
 from raylight.spec.schema import ServeSpec
 from raylight.training.checkpoints import read_meta
@@ -67,6 +69,7 @@ class ServeAppArgs(BaseModel):
 def build_app(args: ServeAppArgs) -> Application:
     """Typed application builder for Serve config files (`import_path: ...app:build_app`)."""
     target = resolve_target(args.spec_path or args.checkpoint_path or "")
+    ensure_importable(target.project_root or Path.cwd())  # the model builder's module
     return build_application(target.checkpoint_path, target.serve_spec, target.lineage)
 
 
@@ -111,7 +114,12 @@ def build_application(
         async def predict(self, body: request_body) -> dict[str, Any]:  # type: ignore[valid-type]
             records: list[Any] = body if isinstance(body, list) else [body]
             rows = [r.model_dump(by_alias=True) for r in records]
-            return {"predictions": await self.predict_batch(rows)}
+            predictions = await self.predict_batch(rows)
+            if any(p is None for p in predictions):
+                raise NonFiniteOutputError(
+                    "the model's output is not finite for these inputs (values too large?)"
+                )
+            return {"predictions": predictions}
 
         @api.get("/healthz")
         async def healthz(self) -> dict[str, str]:
@@ -148,8 +156,11 @@ def _request_body(
     name: str, features: list[str], example: dict[str, float], spec: ServeSpec
 ) -> Any:
     """Record model (feature -> finite number, no extra keys); body is one record or a list."""
+    # Bounded by float32, the model's input type: 1e308 is a finite JSON number but inf there.
+    bound = float(np.finfo(np.float32).max)
     fields: dict[str, Any] = {
-        f"f{i}": (float, Field(alias=feature, strict=True)) for i, feature in enumerate(features)
+        f"f{i}": (float, Field(alias=feature, strict=True, ge=-bound, le=bound))
+        for i, feature in enumerate(features)
     }
     record = create_model(
         f"{name.replace('-', '_').replace('.', '_').title()}Record",
@@ -191,6 +202,10 @@ def _fastapi(name: str) -> FastAPI:
             ),
         )
 
+    @api.exception_handler(NonFiniteOutputError)
+    async def non_finite(request: Request, error: NonFiniteOutputError) -> JSONResponse:
+        return JSONResponse(status_code=422, content={"error": str(error)})
+
     @api.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
         return JSONResponse(
@@ -213,7 +228,7 @@ def _metadata(predictor: Predictor, lineage: Lineage) -> ModelMetadata:
         run_path=lineage.run_path,
         trial_id=lineage.trial_id,
         epoch=meta.epoch,
-        metric=spec.train.metric,
+        metric=lineage.metric or spec.train.metric,
         metrics=meta.metrics,
         spec_hash=meta.spec_hash,
         raylight_version=meta.raylight_version,

@@ -10,13 +10,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
+import ray
 from ray import serve
 
 from raylight.cluster import connect, embedded_num_cpus
 from raylight.components import ensure_importable
-from raylight.errors import RaylightError
+from raylight.errors import ClusterError, RaylightError
 from raylight.serving.app import build_application
 from raylight.serving.targets import ServeTarget, resolve_target
+from raylight.spec.schema import ServeSpec
 
 
 @dataclass(frozen=True)
@@ -30,9 +32,25 @@ class ServingEndpoint:
         return f"{self.url.rstrip('/')}/predict"
 
 
+def serve_cpus(spec: ServeSpec) -> float:
+    """CPUs the replicas can hold at most (autoscaling counts at its maximum)."""
+    replicas = spec.autoscaling.max_replicas if spec.autoscaling else spec.num_replicas
+    return spec.cpus_per_replica * replicas
+
+
 def deploy(target: ServeTarget) -> ServingEndpoint:
-    """Deploy on the Ray that is already connected; blocks until the replicas are healthy."""
+    """Deploy on the Ray that is already connected; blocks until the replicas are healthy.
+
+    Serve waits forever for replicas that cannot be placed, so that is refused up front.
+    """
     spec = target.serve_spec
+    num_cpus = ray.cluster_resources().get("CPU", 0.0)
+    if serve_cpus(spec) > num_cpus:
+        raise ClusterError(
+            f"serve: the replicas need up to {serve_cpus(spec):g} CPUs "
+            f"({spec.cpus_per_replica:g} per replica); the cluster has {num_cpus:g}. Lower "
+            "serve.num_replicas, serve.autoscaling.max_replicas or serve.cpus_per_replica."
+        )
     serve.start(http_options={"host": spec.host, "port": spec.port})
     app = build_application(target.checkpoint_path, spec, target.lineage)
     serve.run(app, name=target.app_name, route_prefix=spec.route)
@@ -46,7 +64,7 @@ def deploy(target: ServeTarget) -> ServingEndpoint:
 
 
 def run_serving(
-    target: str | Path,
+    target: str | Path | ServeTarget,
     *,
     overrides: Sequence[str] = (),
     address: str | None = None,
@@ -54,14 +72,17 @@ def run_serving(
     on_ready: Callable[[ServingEndpoint], None] | None = None,
     block: bool = True,
 ) -> ServingEndpoint:
-    """Serve a checkpoint; with `block`, keep serving until SIGINT/SIGTERM, then shut down."""
-    resolved = resolve_target(target, overrides)
+    """Serve a checkpoint; with `block`, keep serving until SIGINT/SIGTERM, then shut down.
+
+    `target` is a spec file (its latest run), a run or checkpoint directory, or a ServeTarget.
+    """
+    resolved = target if isinstance(target, ServeTarget) else resolve_target(target, overrides)
     # A checkpoint names its model builder by module path: import it from the project root.
     project_root = resolved.project_root or Path.cwd()
     ensure_importable(project_root)
     with connect(
         address,
-        num_cpus=embedded_num_cpus(resolved.serve_spec.cpus_per_replica * 4 + 1),
+        num_cpus=embedded_num_cpus(serve_cpus(resolved.serve_spec) + 1),
         project_root=project_root,
         verbose=verbose,
     ) as cluster:

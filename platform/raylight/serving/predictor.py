@@ -8,7 +8,11 @@ from typing import Any
 
 import torch
 
-from raylight.training.checkpoints import CheckpointMeta, load_model
+from raylight.training.checkpoints import load_model
+
+
+class NonFiniteOutputError(ValueError):
+    """Inputs that pass validation but drive the model to inf/NaN: the request's fault, a 422."""
 
 
 class Predictor:
@@ -19,23 +23,24 @@ class Predictor:
         self.model, self.meta = load_model(self.checkpoint_path)
         self.preprocessing = self.meta.parsed_preprocessing
 
-    @property
-    def info(self) -> CheckpointMeta:
-        return self.meta
+    def predict(self, records: Sequence[Mapping[str, float]]) -> list[dict[str, Any] | None]:
+        """One prediction per record: {label, probability}, or {value} for regression.
 
-    def predict(self, records: Sequence[Mapping[str, float]]) -> list[dict[str, Any]]:
-        """One prediction per record: {label, probability} or {value} for regression."""
+        A record whose output is not finite gets None, so that one bad record in a batch of
+        requests fails only its own request.
+        """
         if not records:
             return []
         features = torch.from_numpy(self.preprocessing.features_from_records(records))
         with torch.inference_mode():
-            outputs = self.model(features)
+            outputs = self.model(features).reshape(len(records), -1)
+        finite = torch.isfinite(outputs).all(dim=1).tolist()
         if self.preprocessing.task == "regression":
-            return [{"value": float(v)} for v in outputs.reshape(-1).tolist()]
-        probabilities = torch.softmax(outputs, dim=1)
-        best = probabilities.max(dim=1)
+            values = outputs[:, 0].tolist()
+            return [{"value": v} if ok else None for v, ok in zip(values, finite, strict=True)]
+        best = torch.softmax(outputs, dim=1).max(dim=1)
         labels = self.preprocessing.decode(best.indices.tolist())
         return [
-            {"label": label, "probability": round(float(p), 6)}
-            for label, p in zip(labels, best.values.tolist(), strict=True)
+            {"label": label, "probability": round(p, 6)} if ok else None
+            for label, p, ok in zip(labels, best.values.tolist(), finite, strict=True)
         ]

@@ -5,14 +5,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel
 
-from raylight.errors import RaylightError
+from raylight.errors import Problem, SpecError, TargetError
 from raylight.spec import load_spec
-from raylight.spec.schema import ServeSpec
+from raylight.spec.loader import validate_tree
+from raylight.spec.overrides import apply_overrides, parse_override
+from raylight.spec.schema import ServeSpec, Spec
 from raylight.training.checkpoints import META_FILE, read_meta
-from raylight.training.records import LATEST_FILE, RECORD_FILE, read_record
+from raylight.training.records import LATEST_FILE, RECORD_FILE, RunRecord, read_record
 
 
 class Lineage(BaseModel):
@@ -20,6 +23,11 @@ class Lineage(BaseModel):
 
     run_path: str | None = None
     trial_id: str | None = None
+    metric: str | None = None  # what ranked this checkpoint (a sweep's metric may differ)
+
+    @classmethod
+    def of(cls, record: RunRecord) -> Lineage:
+        return cls(run_path=record.run_path, trial_id=record.trial_id, metric=record.metric)
 
 
 @dataclass(frozen=True)
@@ -34,7 +42,11 @@ class ServeTarget:
 
 
 def resolve_target(target: str | Path, overrides: Sequence[str] = ()) -> ServeTarget:
-    """A spec file (its latest run), a run directory, or a checkpoint directory."""
+    """A spec file (its latest run), a run directory, or a checkpoint directory.
+
+    For a spec file the overrides apply to the spec as usual. A checkpoint carries the spec it
+    was trained with; only its `serve.*` settings can be overridden there.
+    """
     path = Path(target).expanduser()
     if path.suffix in (".yaml", ".yml") and path.is_file():
         loaded = load_spec(path, overrides)
@@ -43,17 +55,36 @@ def resolve_target(target: str | Path, overrides: Sequence[str] = ()) -> ServeTa
             checkpoint_path=Path(record.checkpoint_path),
             serve_spec=loaded.spec.serve,
             app_name=loaded.spec.name,
-            lineage=Lineage(run_path=record.run_path, trial_id=record.trial_id),
+            lineage=Lineage.of(record),
             project_root=loaded.project_root,
         )
     if (path / META_FILE).is_file():
-        spec = read_meta(path).parsed_spec
-        return ServeTarget(path.resolve(), spec.serve, spec.name, Lineage())
-    if (path / RECORD_FILE).is_file() or (path / LATEST_FILE).is_file():
+        checkpoint, lineage = path.resolve(), Lineage()
+    elif (path / RECORD_FILE).is_file() or (path / LATEST_FILE).is_file():
         record = read_record(path)
-        spec = read_meta(Path(record.checkpoint_path)).parsed_spec
-        lineage = Lineage(run_path=record.run_path, trial_id=record.trial_id)
-        return ServeTarget(Path(record.checkpoint_path), spec.serve, spec.name, lineage)
-    raise RaylightError(
-        f"{target}: not a spec file, a run directory or a Raylight checkpoint directory."
-    )
+        checkpoint, lineage = Path(record.checkpoint_path), Lineage.of(record)
+    else:
+        raise TargetError(
+            f"{target}: not a spec file, a run directory or a Raylight checkpoint directory."
+        )
+    spec = _checkpoint_spec(checkpoint, overrides)
+    return ServeTarget(checkpoint, spec.serve, spec.name, lineage)
+
+
+def _checkpoint_spec(checkpoint: Path, overrides: Sequence[str]) -> Spec:
+    source = str(checkpoint / META_FILE)
+    parsed: dict[str, Any] = {}
+    problems = []
+    for text in overrides:
+        result = parse_override(text)
+        if isinstance(result, Problem):
+            problems.append(result)
+        elif not result[0].startswith("serve."):
+            problems.append(
+                Problem(result[0], "only serve.* settings can change when serving a checkpoint.")
+            )
+        else:
+            parsed[result[0]] = result[1]
+    if problems:
+        raise SpecError(source, problems)
+    return validate_tree(apply_overrides(read_meta(checkpoint).spec, parsed), source, {})

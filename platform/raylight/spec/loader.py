@@ -16,6 +16,7 @@ from raylight.errors import Problem, SpecError
 from raylight.spec.overrides import apply_overrides, parse_override
 from raylight.spec.problems import Loc, problems_from_validation
 from raylight.spec.schema import Choice, Distribution, Grid, RandInt, Spec
+from raylight.spec.yaml_numbers import compose_yaml, load_yaml
 
 PROJECT_MARKERS = ("pyproject.toml", ".git")
 TUNABLE_SECTIONS = ("train", "model")
@@ -43,9 +44,7 @@ class LoadedSpec:
         return self.base_dir
 
     def resolve_path(self, value: str) -> Path:
-        """Absolute path for a spec value: `~` expanded, relative paths against the spec file."""
-        path = Path(value).expanduser()
-        return path if path.is_absolute() else (self.base_dir / path).resolve()
+        return resolve_spec_path(value, self.base_dir)
 
     @property
     def storage_path(self) -> Path:
@@ -60,6 +59,12 @@ class LoadedSpec:
         tree = apply_overrides(self.tree, overrides)
         spec = validate_tree(tree, source, {})
         return LoadedSpec(spec=spec, path=self.path, tree=tree, overrides=self.overrides)
+
+
+def resolve_spec_path(value: str, base_dir: Path) -> Path:
+    """Absolute path for a spec value: `~` expanded, relative paths against the spec file."""
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else (base_dir / path).resolve()
 
 
 def spec_hash(spec: Spec) -> str:
@@ -172,8 +177,8 @@ def _read(path: Path, source: str) -> str:
 
 def _parse_yaml(text: str, source: str) -> tuple[dict[str, Any], dict[Loc, int]]:
     try:
-        tree = yaml.safe_load(text)
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        tree = load_yaml(text)
+        node = compose_yaml(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None

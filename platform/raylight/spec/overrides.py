@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import copy
 from collections.abc import Mapping
 from typing import Any
@@ -10,13 +9,13 @@ from typing import Any
 import yaml
 
 from raylight.errors import Problem
+from raylight.spec.yaml_numbers import load_yaml
 
 
 def parse_override(text: str) -> tuple[str, Any] | Problem:
     """Split `a.b.c=value` and parse the value as YAML (numbers, booleans, lists, null).
 
-    YAML reads `1e-3` as a string; numbers in exponent form are turned into floats here so that
-    `train.optimizer.lr=1e-3` means what a user expects.
+    Parsed exactly like a value in the spec file: `1e-3` is a number, `"1e3"` a string.
     """
     path, sep, raw = text.partition("=")
     path = path.strip()
@@ -26,12 +25,9 @@ def parse_override(text: str) -> tuple[str, Any] | Problem:
             message="an override must look like dotted.path=value (e.g. train.epochs=5).",
         )
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = load_yaml(raw) if raw.strip() else ""
     except yaml.YAMLError:
         value = raw
-    if isinstance(value, str) and any(c.isdigit() for c in value):
-        with contextlib.suppress(ValueError):
-            value = float(value)
     return path, value
 
 

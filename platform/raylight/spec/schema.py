@@ -206,6 +206,14 @@ class RunSpec(Section):
 
 
 # --------------------------------------------------------------------------------------- tune
+def _check_range(distribution: Any) -> Any:
+    if not distribution.low < distribution.high:
+        raise ValueError(
+            f"low must be < high (got low={distribution.low}, high={distribution.high})."
+        )
+    return distribution
+
+
 class Uniform(Section):
     type: Literal["uniform"]
     low: float
@@ -213,9 +221,7 @@ class Uniform(Section):
 
     @model_validator(mode="after")
     def _ordered(self) -> Uniform:
-        if not self.low < self.high:
-            raise ValueError(f"low must be < high (got low={self.low}, high={self.high}).")
-        return self
+        return _check_range(self)
 
 
 class LogUniform(Section):
@@ -225,9 +231,7 @@ class LogUniform(Section):
 
     @model_validator(mode="after")
     def _ordered(self) -> LogUniform:
-        if not self.low < self.high:
-            raise ValueError(f"low must be < high (got low={self.low}, high={self.high}).")
-        return self
+        return _check_range(self)
 
 
 class RandInt(Section):
@@ -237,9 +241,7 @@ class RandInt(Section):
 
     @model_validator(mode="after")
     def _ordered(self) -> RandInt:
-        if not self.low < self.high:
-            raise ValueError(f"low must be < high (got low={self.low}, high={self.high}).")
-        return self
+        return _check_range(self)
 
 
 class Choice(Section):
@@ -338,13 +340,21 @@ class ServeSpec(Section):
         default="127.0.0.1", description="HTTP bind address; anything else exposes the endpoint."
     )
     port: int = Field(default=8000, ge=1, le=65535, description="HTTP port.")
-    route: str = Field(default="/", pattern=r"^/[\w./-]*$", description="Route prefix.")
+    route: str = Field(
+        default="/",
+        pattern=r"^/([\w.-]+(/[\w.-]+)*)?$",
+        description="Route prefix: '/' or '/a/b' (no trailing slash, as Serve requires).",
+    )
     num_replicas: int = Field(default=1, ge=1, description="Replicas when autoscaling is off.")
     autoscaling: AutoscalingSpec | None = Field(
         default=None, description="Set to scale replicas with load (overrides num_replicas)."
     )
     cpus_per_replica: float = Field(default=0.5, gt=0, description="CPUs reserved per replica.")
-    max_batch_size: int = Field(default=32, ge=1, description="Records per model call.")
+    max_batch_size: int = Field(
+        default=32,
+        ge=1,
+        description="Requests gathered into one model call (each may hold several records).",
+    )
     batch_wait_timeout_s: float = Field(
         default=0.005, ge=0, description="How long a batch waits to fill, in seconds."
     )

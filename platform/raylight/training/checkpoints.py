@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from raylight.components import call_model_builder
-from raylight.errors import RaylightError
+from raylight.errors import TargetError
 from raylight.preprocessing.transforms import FittedPreprocessing
 from raylight.spec.schema import Spec
 
@@ -71,7 +71,7 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
 def read_meta(directory: Path) -> CheckpointMeta:
     meta_path = Path(directory) / META_FILE
     if not meta_path.is_file():
-        raise RaylightError(
+        raise TargetError(
             f"{directory} is not a complete Raylight checkpoint (no {META_FILE}); pass a "
             "checkpoint directory, a run directory or a spec file."
         )

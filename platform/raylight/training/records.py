@@ -10,12 +10,13 @@ picks up a run that is still going or died half-way.
 from __future__ import annotations
 
 import json
+import secrets
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
 
-from raylight.errors import RaylightError
+from raylight.errors import TargetError
 from raylight.training.checkpoints import write_json_atomic
 
 LATEST_FILE = "latest.json"
@@ -36,8 +37,8 @@ class RunRecord:
 
 
 def new_run_name(kind: str) -> str:
-    """Unique per second: a rerun never resumes an old run by accident (Ray resumes by name)."""
-    return f"{kind}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    """A fresh name per run: reusing one would make Ray resume the old run (it resumes by name)."""
+    return f"{kind}-{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
 
 
 def now_iso() -> str:
@@ -55,7 +56,7 @@ def read_record(path: Path) -> RunRecord:
     for candidate in (path / RECORD_FILE, path / LATEST_FILE):
         if candidate.is_file():
             return RunRecord(**json.loads(candidate.read_text()))
-    raise RaylightError(
+    raise TargetError(
         f"{path} has no finished Raylight run ({RECORD_FILE} or {LATEST_FILE}); train or tune "
         "first, or pass a checkpoint directory."
     )

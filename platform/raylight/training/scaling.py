@@ -44,19 +44,30 @@ def build_run_config(
     )
 
 
+# Ray Data's map tasks need a whole free CPU while the workers hold theirs; without one,
+# training waits for its first batch forever.
+RAY_DATA_CPUS = 1
+
+
 def cpus_per_run(resources: ResourcesSpec) -> float:
     return resources.num_workers * resources.cpus_per_worker
 
 
+def max_concurrent_runs(resources: ResourcesSpec, num_cpus: float) -> int:
+    """How many runs fit side by side, keeping Ray Data's CPU free."""
+    return max(1, int((num_cpus - RAY_DATA_CPUS) // cpus_per_run(resources)))
+
+
 def check_fits_cluster(resources: ResourcesSpec, num_cpus: float, num_gpus: float) -> None:
     """Refuse a run the cluster can never place: Ray Train would otherwise wait forever."""
-    need_cpus = cpus_per_run(resources)
+    need_cpus = cpus_per_run(resources) + RAY_DATA_CPUS
     need_gpus = resources.num_workers * resources.gpus_per_worker
     if need_cpus > num_cpus:
         raise ClusterError(
-            f"resources: {resources.num_workers} workers x {resources.cpus_per_worker} CPU need "
-            f"{need_cpus:g} CPUs; the cluster has {num_cpus:g}. Lower resources.num_workers or "
-            "resources.cpus_per_worker, or use a bigger cluster."
+            f"resources: {resources.num_workers} workers x {resources.cpus_per_worker} CPU, plus "
+            f"{RAY_DATA_CPUS} CPU for Ray Data, need {need_cpus:g} CPUs; the cluster has "
+            f"{num_cpus:g}. Lower resources.num_workers or resources.cpus_per_worker, or use a "
+            "bigger cluster."
         )
     if need_gpus > num_gpus:
         raise ClusterError(

@@ -16,7 +16,7 @@ from torch import nn
 import raylight
 from raylight.components import call_model_builder
 from raylight.preprocessing.transforms import FittedPreprocessing
-from raylight.spec.schema import OptimizerSpec, Spec
+from raylight.spec.schema import OptimizerSpec, Spec, TrainSpec
 from raylight.training.checkpoints import (
     MODEL_FILE,
     CheckpointMeta,
@@ -46,9 +46,10 @@ def train_fn_per_worker(config: dict[str, Any]) -> None:
         num_features=preprocessing.num_features,
         num_outputs=preprocessing.num_outputs,
     )
+    resumed = _load_latest_checkpoint(model)
+    model = ray.train.torch.prepare_model(model)  # device + DDP; the optimizer comes after
     optimizer = build_optimizer(spec.train.optimizer, model.parameters())
-    start_epoch = _restore(model, optimizer)
-    model = ray.train.torch.prepare_model(model)
+    start_epoch = _resume(optimizer, resumed)
     loss_fn = nn.CrossEntropyLoss() if spec.train.loss == "cross_entropy" else nn.MSELoss()
     is_classification = preprocessing.task == "classification"
     train_shard = ray.train.get_dataset_shard("train")
@@ -57,7 +58,7 @@ def train_fn_per_worker(config: dict[str, Any]) -> None:
     for epoch in range(start_epoch, spec.train.epochs):
         model.train()
         train_sums = torch.zeros(2, device=device)  # loss * rows, rows
-        for features, labels in _batches(train_shard, spec, device, shuffle_seed=epoch):
+        for features, labels in _batches(train_shard, spec.train, device, shuffle_seed=epoch):
             outputs = _forward(model, features, is_classification)
             loss = loss_fn(outputs, labels)
             optimizer.zero_grad(set_to_none=True)
@@ -65,7 +66,9 @@ def train_fn_per_worker(config: dict[str, Any]) -> None:
             optimizer.step()
             train_sums += torch.stack([loss.detach() * len(labels), _count(labels, device)])
 
-        val_sums = _evaluate(_unwrap(model), val_shard, spec, device, loss_fn, is_classification)
+        val_sums = _evaluate(
+            _unwrap(model), val_shard, spec.train, device, loss_fn, is_classification
+        )
         metrics = _metrics(
             epoch + 1, _all_reduce(train_sums), _all_reduce(val_sums), is_classification
         )
@@ -82,17 +85,15 @@ def build_optimizer(spec: OptimizerSpec, params: Iterator[nn.Parameter]) -> torc
 
 
 def _batches(
-    shard: Any, spec: Spec, device: torch.device, shuffle_seed: int | None = None
+    shard: Any, train: TrainSpec, device: torch.device, shuffle_seed: int | None = None
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     shuffle = {}
     if shuffle_seed is not None:
         shuffle = {
-            "local_shuffle_buffer_size": spec.train.batch_size * SHUFFLE_BUFFER_BATCHES,
-            "local_shuffle_seed": spec.train.seed * 100_003 + shuffle_seed,
+            "local_shuffle_buffer_size": train.batch_size * SHUFFLE_BUFFER_BATCHES,
+            "local_shuffle_seed": train.seed * 100_003 + shuffle_seed,
         }
-    for batch in shard.iter_torch_batches(
-        batch_size=spec.train.batch_size, device=device, **shuffle
-    ):
+    for batch in shard.iter_torch_batches(batch_size=train.batch_size, device=device, **shuffle):
         yield batch["features"], batch["label"]
 
 
@@ -104,7 +105,7 @@ def _forward(model: nn.Module, features: torch.Tensor, is_classification: bool) 
 def _evaluate(
     model: nn.Module,
     shard: Any,
-    spec: Spec,
+    train: TrainSpec,
     device: torch.device,
     loss_fn: nn.Module,
     is_classification: bool,
@@ -113,7 +114,7 @@ def _evaluate(
     model.eval()
     sums = torch.zeros(3, device=device)
     with torch.no_grad():
-        for features, labels in _batches(shard, spec, device):
+        for features, labels in _batches(shard, train, device):
             outputs = _forward(model, features, is_classification)
             correct = (
                 (outputs.argmax(dim=1) == labels).sum() if is_classification else sums.new_zeros(())
@@ -167,16 +168,26 @@ def _report(
         ray.train.report(metrics, checkpoint=checkpoint)
 
 
-def _restore(model: nn.Module, optimizer: torch.optim.Optimizer) -> int:
-    """Load the latest committed checkpoint if this is a restart; return the epoch to start at."""
+def _load_latest_checkpoint(model: nn.Module) -> dict[str, Any] | None:
+    """After a worker-group restart, load the latest committed weights; return its state."""
     from safetensors.torch import load_model
 
     checkpoint = ray.train.get_checkpoint()
     if checkpoint is None:
-        return 0
+        return None
     with checkpoint.as_directory() as directory:
         load_model(model, str(Path(directory) / MODEL_FILE))
-        state = load_training_state(Path(directory))
+        return load_training_state(Path(directory))
+
+
+def _resume(optimizer: torch.optim.Optimizer, state: dict[str, Any] | None) -> int:
+    """Restore optimizer and RNG state; return the epoch to start at (0 for a fresh run).
+
+    load_state_dict moves the optimizer state onto the parameters' device, which is why the
+    optimizer is built after prepare_model has moved the model.
+    """
+    if state is None:
+        return 0
     optimizer.load_state_dict(state["optimizer"])
     torch.set_rng_state(state["torch_rng"])
     return int(state["epoch"])

@@ -21,6 +21,7 @@ from raylight.spec.schema import Spec, TrainSpec
 from raylight.training.progress import METRICS_FILE, MetricsLog, follow_metrics
 from raylight.training.records import RunRecord, new_run_name, now_iso, write_record
 from raylight.training.scaling import (
+    RAY_DATA_CPUS,
     build_run_config,
     build_scaling_config,
     check_fits_cluster,
@@ -56,31 +57,26 @@ def run_training(
     ensure_importable(loaded.project_root)
     with connect(
         address,
-        num_cpus=embedded_num_cpus(cpus_per_run(spec.resources) + 1),
+        num_cpus=embedded_num_cpus(cpus_per_run(spec.resources) + RAY_DATA_CPUS),
         project_root=loaded.project_root,
         verbose=verbose,
     ) as cluster:
         check_fits_cluster(spec.resources, cluster.num_cpus, cluster.num_gpus)
         prepared = prepare_datasets(spec.data, task_for(spec.train), loaded.base_dir)
-        experiment_dir = loaded.storage_path / spec.name
-        run_name = new_run_name("train")
-        run_path = experiment_dir / run_name
+        run_path = loaded.storage_path / spec.name / new_run_name("train")
         trainer = build_trainer(
-            spec,
-            loaded.spec_hash,
-            prepared,
-            run_config=build_run_config(
-                spec.run,
-                name=run_name,
-                storage_path=experiment_dir,
-                metric=spec.train.metric,
-                mode=spec.train.metric_mode,
-                callbacks=[MetricsLog(run_path / METRICS_FILE)],
-            ),
+            spec, loaded.spec_hash, prepared, run_config=_run_config(spec, run_path)
         )
         with follow_metrics(run_path / METRICS_FILE, on_epoch or _log_epoch):
             result = fit(trainer, run_path)
     checkpoint, metrics = best_checkpoint(result, spec.train.metric, spec.train.metric_mode)
+    training = TrainingResult(
+        run_path=run_path,
+        checkpoint_path=checkpoint,
+        metric=spec.train.metric,
+        metric_value=float(metrics[spec.train.metric]),
+        metrics=metrics,
+    )
     write_record(
         RunRecord(
             kind="train",
@@ -88,17 +84,22 @@ def run_training(
             spec_hash=loaded.spec_hash,
             run_path=str(run_path),
             checkpoint_path=str(checkpoint),
-            metric=spec.train.metric,
-            metric_value=float(metrics[spec.train.metric]),
+            metric=training.metric,
+            metric_value=training.metric_value,
             finished_at=now_iso(),
         )
     )
-    return TrainingResult(
-        run_path=run_path,
-        checkpoint_path=checkpoint,
+    return training
+
+
+def _run_config(spec: Spec, run_path: Path) -> ray.train.RunConfig:
+    return build_run_config(
+        spec.run,
+        name=run_path.name,
+        storage_path=run_path.parent,
         metric=spec.train.metric,
-        metric_value=float(metrics[spec.train.metric]),
-        metrics=metrics,
+        mode=spec.train.metric_mode,
+        callbacks=[MetricsLog(run_path / METRICS_FILE)],
     )
 
 

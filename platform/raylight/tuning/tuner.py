@@ -7,6 +7,7 @@ like CLI input, and fits a TorchTrainer whose reports reach Tune through TuneRep
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +22,16 @@ from raylight.components import ensure_importable
 from raylight.errors import Problem, RunError, SpecError
 from raylight.preprocessing.datasets import PreparedData, prepare_datasets
 from raylight.spec import LoadedSpec
+from raylight.spec.schema import Spec
 from raylight.training.progress import METRICS_FILE, MetricsLog
 from raylight.training.records import RunRecord, new_run_name, now_iso, write_record
-from raylight.training.scaling import build_run_config, check_fits_cluster, cpus_per_run
+from raylight.training.scaling import (
+    RAY_DATA_CPUS,
+    build_run_config,
+    check_fits_cluster,
+    cpus_per_run,
+    max_concurrent_runs,
+)
 from raylight.training.trainer import best_checkpoint, build_trainer, fit, task_for
 from raylight.tuning.search_space import build_param_space, build_scheduler
 
@@ -32,6 +40,7 @@ from raylight.tuning.search_space import build_param_space, build_scheduler
 # free where Ray Data needs a whole one, so the driver reserves a little memory instead.
 TRIAL_DRIVER_RESOURCES: dict[str, float] = {"cpu": 0, "memory": 64 * 1024**2}
 TRIALS_DIR = "trials"
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -75,12 +84,12 @@ def run_tuning(
     wanted = spec.tune.max_concurrent_trials or 1
     with connect(
         address,
-        num_cpus=embedded_num_cpus(per_trial * wanted + 1),
+        num_cpus=embedded_num_cpus(per_trial * wanted + RAY_DATA_CPUS),
         project_root=loaded.project_root,
         verbose=verbose,
     ) as cluster:
         check_fits_cluster(spec.resources, cluster.num_cpus, cluster.num_gpus)
-        concurrency = spec.tune.max_concurrent_trials or max(1, int(cluster.num_cpus // per_trial))
+        concurrency = trial_concurrency(spec.tune.max_concurrent_trials, spec, cluster.num_cpus)
         prepared = prepare_datasets(spec.data, task_for(spec.train), loaded.base_dir)
         experiment_dir = loaded.storage_path / spec.name
         sweep_name = new_run_name("tune")
@@ -88,6 +97,25 @@ def run_tuning(
             loaded, prepared, experiment_dir, sweep_name, concurrency, on_trial
         ).fit()
     return _summarize(loaded, grid, experiment_dir / sweep_name)
+
+
+def trial_concurrency(requested: int | None, spec: Spec, num_cpus: float) -> int:
+    """Trials at once: what was asked for, capped at what fits with Ray Data's CPU kept free.
+
+    More concurrent trials than fit would let the trials' workers take every CPU, and then no
+    trial's data pipeline could run: the sweep would wait forever instead of queueing trials.
+    """
+    fits = max_concurrent_runs(spec.resources, num_cpus)
+    if requested is not None and requested > fits:
+        logger.warning(
+            "tune.max_concurrent_trials=%d does not fit in %g CPUs with %g per trial (plus "
+            "one for Ray Data); running %d at a time.",
+            requested,
+            num_cpus,
+            cpus_per_run(spec.resources),
+            fits,
+        )
+    return min(requested or fits, fits)
 
 
 def _build_tuner(
@@ -191,6 +219,42 @@ def _trial_summary(
 def _summarize(loaded: LoadedSpec, grid: tune.ResultGrid, sweep_path: Path) -> TuningResult:
     spec = loaded.spec
     metric, mode = spec.tune_metric, spec.tune_mode
+    trials = _trial_summaries(grid, metric, mode)
+    if all(t.metric_value is None for t in trials):
+        errors = "; ".join(f"{t.trial_id}: {t.error}" for t in trials[:3])
+        raise RunError(f"every trial of the sweep failed ({errors}). Sweep directory: {sweep_path}")
+    best = grid.get_best_result(metric=metric, mode=mode, scope="all")
+    best_id = (best.metrics or {})["trial_id"]
+    train_result = ray.train.Result.from_path(str(sweep_path / TRIALS_DIR / best_id))
+    checkpoint, metrics = best_checkpoint(train_result, metric, mode)
+    tuning = TuningResult(
+        sweep_path=sweep_path,
+        metric=metric,
+        mode=mode,
+        best_trial_id=best_id,
+        best_config=dict(best.config or {}),
+        metric_value=float(metrics[metric]),
+        checkpoint_path=checkpoint,
+        trials=sorted(trials, key=lambda t: _rank(t, mode)),
+    )
+    write_record(
+        RunRecord(
+            kind="tune",
+            spec_name=spec.name,
+            spec_hash=loaded.spec_hash,
+            run_path=str(sweep_path),
+            checkpoint_path=str(checkpoint),
+            metric=metric,
+            metric_value=tuning.metric_value,
+            finished_at=now_iso(),
+            trial_id=best_id,
+        )
+    )
+    return tuning
+
+
+def _trial_summaries(grid: tune.ResultGrid, metric: str, mode: str) -> list[TrialSummary]:
+    """One line per trial, with the best value it reached (which is how ASHA compares them)."""
     trials = []
     for index in range(len(grid)):
         result = grid[index]
@@ -201,37 +265,7 @@ def _summarize(loaded: LoadedSpec, grid: tune.ResultGrid, sweep_path: Path) -> T
         trials.append(
             _trial_summary(trial_id, status, result.config or {}, best_seen, metric, error)
         )
-    finished = [t for t in trials if t.metric_value is not None]
-    if not finished:
-        errors = "; ".join(f"{t.trial_id}: {t.error}" for t in trials[:3])
-        raise RunError(f"every trial of the sweep failed ({errors}). Sweep directory: {sweep_path}")
-    best = grid.get_best_result(metric=metric, mode=mode, scope="all")
-    best_id = (best.metrics or {})["trial_id"]
-    train_result = ray.train.Result.from_path(str(sweep_path / TRIALS_DIR / best_id))
-    checkpoint, metrics = best_checkpoint(train_result, metric, mode)
-    write_record(
-        RunRecord(
-            kind="tune",
-            spec_name=spec.name,
-            spec_hash=loaded.spec_hash,
-            run_path=str(sweep_path),
-            checkpoint_path=str(checkpoint),
-            metric=metric,
-            metric_value=float(metrics[metric]),
-            finished_at=now_iso(),
-            trial_id=best_id,
-        )
-    )
-    return TuningResult(
-        sweep_path=sweep_path,
-        metric=metric,
-        mode=mode,
-        best_trial_id=best_id,
-        best_config=dict(best.config or {}),
-        metric_value=float(metrics[metric]),
-        checkpoint_path=checkpoint,
-        trials=sorted(trials, key=lambda t: _rank(t, mode)),
-    )
+    return trials
 
 
 def _best_seen(result: Any, metric: str, mode: str) -> dict[str, float]:
