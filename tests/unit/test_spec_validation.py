@@ -185,3 +185,17 @@ def test_routes_serve_would_refuse_are_spec_errors(tmp_path: Path, route: str) -
 def test_nested_routes_are_fine(tmp_path: Path) -> None:
     loaded = load_spec(write(tmp_path, VALID + "serve:\n  route: /models/digits\n"))
     assert loaded.spec.serve.route == "/models/digits"
+
+
+def test_every_schema_field_is_described() -> None:
+    from raylight.spec import Spec
+
+    schema = Spec.model_json_schema()
+    models = {"Spec": schema, **schema["$defs"]}
+    undocumented = [
+        f"{name}.{field}"
+        for name, model in models.items()
+        for field, details in model.get("properties", {}).items()
+        if not details.get("description")
+    ]
+    assert undocumented == []

@@ -215,9 +215,9 @@ def _check_range(distribution: Any) -> Any:
 
 
 class Uniform(Section):
-    type: Literal["uniform"]
-    low: float
-    high: float
+    type: Literal["uniform"] = Field(description="Any float in [low, high), evenly.")
+    low: float = Field(description="Lower bound (inclusive).")
+    high: float = Field(description="Upper bound (exclusive).")
 
     @model_validator(mode="after")
     def _ordered(self) -> Uniform:
@@ -225,9 +225,9 @@ class Uniform(Section):
 
 
 class LogUniform(Section):
-    type: Literal["loguniform"]
-    low: float = Field(gt=0)
-    high: float = Field(gt=0)
+    type: Literal["loguniform"] = Field(description="Floats evenly spread on a log scale.")
+    low: float = Field(gt=0, description="Lower bound (inclusive, > 0).")
+    high: float = Field(gt=0, description="Upper bound (exclusive).")
 
     @model_validator(mode="after")
     def _ordered(self) -> LogUniform:
@@ -235,9 +235,9 @@ class LogUniform(Section):
 
 
 class RandInt(Section):
-    type: Literal["randint"]
-    low: int = Field(description="Inclusive.")
-    high: int = Field(description="Exclusive.")
+    type: Literal["randint"] = Field(description="An integer in [low, high).")
+    low: int = Field(description="Lower bound (inclusive).")
+    high: int = Field(description="Upper bound (exclusive).")
 
     @model_validator(mode="after")
     def _ordered(self) -> RandInt:
@@ -245,12 +245,12 @@ class RandInt(Section):
 
 
 class Choice(Section):
-    type: Literal["choice"]
-    values: list[Any] = Field(min_length=1)
+    type: Literal["choice"] = Field(description="One of the values, at random.")
+    values: list[Any] = Field(min_length=1, description="The candidates.")
 
 
 class Grid(Section):
-    type: Literal["grid"]
+    type: Literal["grid"] = Field(description="Every value, each in its own trials.")
     values: list[Any] = Field(min_length=1, description="Every value is tried.")
 
 
