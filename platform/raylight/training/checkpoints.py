@@ -81,9 +81,8 @@ def read_meta(directory: Path) -> CheckpointMeta:
 def load_training_state(directory: Path) -> dict[str, Any]:
     import torch
 
-    state: dict[str, Any] = torch.load(
-        Path(directory) / TRAINING_STATE_FILE, map_location="cpu", weights_only=True
-    )
+    path = Path(directory) / TRAINING_STATE_FILE
+    state: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
     return state
 
 
