@@ -50,6 +50,13 @@ def embedded_num_cpus(required: float) -> int:
     return max(os.cpu_count() or 1, math.ceil(required))
 
 
+def local_num_gpus() -> int:
+    """GPUs an embedded Ray would find on this machine (for plans made without starting Ray)."""
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
 def apply_env_defaults() -> None:
     for key, value in RAY_ENV_DEFAULTS.items():
         os.environ.setdefault(key, value)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from raylight.cluster import ClusterInfo
@@ -49,3 +50,57 @@ def test_asha_sweep_stops_weak_trials_early_and_reports_the_best(
     )
     record = read_record(loaded.storage_path / "digits")
     assert record.kind == "tune" and record.checkpoint_path == str(result.checkpoint_path)
+
+
+FAST = ["resources.num_workers=1", "train.epochs=2", "tune.scheduler={kind: fifo}"]
+
+
+@pytest.mark.parametrize("search", ["optuna", "hyperopt"])
+def test_model_based_search_runs_and_reports_the_best(
+    ray_cluster: ClusterInfo, tmp_path: Path, search: str
+) -> None:
+    loaded = load_spec(
+        DIGITS_SPEC,
+        [
+            f"run.storage_path={tmp_path}",
+            *FAST,
+            f"tune.search={search}",
+            "tune.num_samples=3",
+            "tune.max_concurrent_trials=2",
+        ],
+    )
+    result = run_tuning(loaded)
+    assert [t.status for t in result.trials] == ["TERMINATED"] * 3
+    assert len({t.config["train.optimizer.lr"] for t in result.trials}) == 3
+    assert result.metric_value == pytest.approx(max(t.metric_value or 0 for t in result.trials))
+    assert read_meta(result.checkpoint_path).spec["tune"]["search"] == search
+
+
+def test_a_failing_trial_is_reported_and_the_sweep_goes_on(
+    ray_cluster: ClusterInfo, tmp_path: Path
+) -> None:
+    loaded = load_spec(
+        DIGITS_SPEC,
+        [
+            f"run.storage_path={tmp_path}",
+            *FAST,
+            "tune.search=grid",
+            "tune.num_samples=1",
+            # hidden=-1 passes the spec (kwargs are the builder's business) and fails in torch.
+            'tune.search_space={"model.kwargs.hidden": {type: grid, values: [32, -1]}}',
+        ],
+    )
+    result = run_tuning(loaded)
+    by_hidden = {t.config["model.kwargs.hidden"]: t for t in result.trials}
+    assert by_hidden[32].status == "TERMINATED" and by_hidden[32].metric_value is not None
+    failed = by_hidden[-1]
+    assert failed.status == "ERROR"
+    assert failed.error and "negative dimension" in failed.error
+    assert failed.log_path and Path(failed.log_path).is_dir()
+    assert result.best_config == {"model.kwargs.hidden": 32}
+
+    trials = pd.read_csv(result.trials_csv)
+    assert sorted(trials["status"]) == ["ERROR", "TERMINATED"]
+    history = pd.read_csv(result.history_csv)
+    good = history[history["trial_id"] == by_hidden[32].trial_id]
+    assert list(good["epoch"]) == [1, 2] and good["val_accuracy"].notna().all()

@@ -8,7 +8,7 @@ from raylight.errors import ClusterError
 from raylight.serving.deployment import serve_cpus
 from raylight.spec.schema import AutoscalingSpec, ResourcesSpec, ServeSpec, Spec
 from raylight.training.scaling import check_fits_cluster, max_concurrent_runs
-from raylight.tuning.tuner import trial_concurrency
+from raylight.tuning.plan import count_trials, plan_sweep
 from raylight.workflow import required_cpus
 
 TWO_WORKERS = ResourcesSpec(num_workers=2)
@@ -39,11 +39,52 @@ def test_concurrent_runs_leave_a_cpu_for_ray_data(cpus: int, expected: int) -> N
     assert max_concurrent_runs(TWO_WORKERS, cpus) == expected
 
 
-def test_trial_concurrency_is_capped_at_what_fits() -> None:
-    spec = spec_with()
-    assert trial_concurrency(None, spec, 8) == 3
-    assert trial_concurrency(2, spec, 8) == 2
-    assert trial_concurrency(6, spec, 8) == 3
+SPACE = {"train.optimizer.lr": {"type": "loguniform", "low": 1e-4, "high": 1e-2}}
+
+
+def sweep(**tune: object) -> Spec:
+    return spec_with(tune={"search_space": SPACE, **tune})
+
+
+def test_plan_caps_concurrency_at_what_fits() -> None:
+    assert plan_sweep(sweep(), 8, 0).concurrency == 3
+    assert plan_sweep(sweep(max_concurrent_trials=2), 8, 0).concurrency == 2
+    capped = plan_sweep(sweep(max_concurrent_trials=6), 8, 0)
+    assert capped.concurrency == 3
+    assert any("does not fit" in line for line in capped.lines())
+
+
+def test_plan_counts_grid_combinations_and_worst_case_epochs() -> None:
+    spec = sweep(
+        num_samples=3,
+        search_space={
+            "train.seed": {"type": "grid", "values": [0, 1]},
+            "model.kwargs.hidden": {"type": "choice", "values": [8, 16, 32]},
+        },
+    )
+    plan = plan_sweep(spec, 8, 0)
+    assert plan.num_trials == 6  # the choice is sampled; the grid multiplies
+    assert plan.worst_case_trial_epochs == 6 * spec.train.epochs
+    grid = spec_with(
+        tune={
+            "search": "grid",
+            "search_space": {"model.kwargs.hidden": {"type": "choice", "values": [8, 16, 32]}},
+        }
+    )
+    assert count_trials(grid.tune) == 3  # type: ignore[arg-type]
+
+
+def test_unschedulable_sweeps_are_refused_with_the_short_resource() -> None:
+    gpu_sweep = spec_with(
+        resources={"num_workers": 4, "gpus_per_worker": 1}, tune={"search_space": SPACE}
+    )
+    with pytest.raises(ClusterError, match=r"GPU: a trial needs 4, the cluster has 2: short by 2"):
+        plan_sweep(gpu_sweep, 64, 2)
+    with pytest.raises(
+        ClusterError, match=r"CPU: a trial needs 2 \(\+1 for Ray Data\), the cluster has 2"
+    ):
+        plan_sweep(sweep(), 2, 0)
+    assert plan_sweep(gpu_sweep, 64, 8).concurrency == 2  # GPUs, not CPUs, bound it
 
 
 def test_serve_cpus_count_autoscaling_at_its_maximum() -> None:

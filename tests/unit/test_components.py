@@ -43,3 +43,20 @@ def test_check_builders_collects_every_problem() -> None:
         BuilderSource(format="builder", builder="pipelines.digits.data:nope"),
     )
     assert [p.message.split(":")[0] for p in found] == ["model.builder", "data.source.builder"]
+
+
+def test_failure_cause_finds_the_workers_error_line() -> None:
+    from raylight.training.trainer import failure_cause
+
+    class WorkerGroupFailure(Exception):
+        def __init__(self) -> None:
+            super().__init__("Training failed due to worker errors:\n[Rank 0] ...")
+            self.worker_failures = {
+                0: RuntimeError(
+                    "Traceback (most recent call last):\n  File x\n"
+                    "RuntimeError: Trying to create tensor with negative dimension -1"
+                )
+            }
+
+    assert failure_cause(WorkerGroupFailure()).endswith("negative dimension -1")
+    assert failure_cause(ValueError("plain")) == "plain"

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from raylight.serving.deployment import ServingEndpoint
     from raylight.training import TrainingResult
     from raylight.tuning import TrialSummary, TuningResult
+    from raylight.tuning.plan import SweepPlan
 
 # Piped output (CI logs, `| tee`) gets wide lines instead of rich's 80-column default.
 _WIDTH = None if sys.stdout.isatty() else 160
@@ -64,9 +65,10 @@ def print_tuning(result: TuningResult) -> None:
             *[_short(trial.config.get(k)) for k in keys],
         )
     console.print(table)
-    for trial in result.trials:
-        if trial.error:
-            console.print(f"  [red]{trial.trial_id} failed:[/] {trial.error}")
+    failed = [t for t in result.trials if t.error]
+    for trial in failed:
+        console.print(f"  [red]{trial.trial_id} failed:[/] {escape(trial.error or '')}")
+        console.print(f"    logs: {trial.log_path}", markup=False)
     best = "  ".join(f"{k}={_short(v)}" for k, v in result.best_config.items())
     console.print(
         f"[bold green]best trial[/] {result.best_trial_id}: "
@@ -74,6 +76,13 @@ def print_tuning(result: TuningResult) -> None:
     )
     console.print(f"  checkpoint  {result.checkpoint_path}")
     console.print(f"  sweep       {result.sweep_path}")
+    console.print(f"  exported    {result.trials_csv}, {result.history_csv}")
+
+
+def print_plan(plan: SweepPlan, title: str = "plan") -> None:
+    console.print(f"[bold]{title}[/]")
+    for line in plan.lines():
+        console.print(f"  {line}", markup=False)
 
 
 def print_endpoint(endpoint: ServingEndpoint, curl: str | None = None) -> None:

@@ -1,27 +1,34 @@
-"""`raylight tune SPEC [overrides]`: a Ray Tune sweep of Ray Train runs; prints the trial table."""
+"""`raylight tune SPEC [overrides] [--dry-run]`: a Ray Tune sweep of Ray Train runs."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import typer
+
 from raylight.cli.common import ADDRESS, OVERRIDES, SPEC, Flags
-from raylight.cli.output import console, print_trial, print_tuning
+from raylight.cli.output import console, print_plan, print_trial, print_tuning
 from raylight.components import load_checked
 
 
 def tune(
-    spec: Path = SPEC, overrides: list[str] = OVERRIDES, address: str | None = ADDRESS
+    spec: Path = SPEC,
+    overrides: list[str] = OVERRIDES,
+    address: str | None = ADDRESS,
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Print the plan (trials, resources, worst case) and exit."
+    ),
 ) -> None:
     """Run the spec's tune section; the best trial's best checkpoint becomes the spec's latest."""
-    from raylight.tuning import run_tuning
+    from raylight.tuning import plan_tuning, run_tuning
 
     loaded = load_checked(spec, overrides)
-    sweep = loaded.spec.tune
-    if sweep is not None:
-        console.print(
-            f"tuning [bold]{loaded.spec.name}[/]: {sweep.num_samples} trials of "
-            f"{loaded.spec.resources.num_workers}-worker runs, {sweep.scheduler.kind} scheduler"
-        )
-    result = run_tuning(loaded, address=address, verbose=Flags.debug, on_trial=print_trial)
+    if dry_run:
+        print_plan(plan_tuning(loaded, address=address), title=f"plan for {loaded.spec.name}")
+        return
+    console.print(f"tuning [bold]{loaded.spec.name}[/]")
+    result = run_tuning(
+        loaded, address=address, verbose=Flags.debug, on_trial=print_trial, on_plan=print_plan
+    )
     print_tuning(result)
     console.print(f"serve it: raylight serve {spec}")

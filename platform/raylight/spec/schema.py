@@ -284,15 +284,28 @@ class TuneSpec(Section):
     )
     mode: Literal["min", "max"] | None = Field(default=None, description="null derives it.")
     num_samples: int = Field(
-        default=8, ge=1, description="Trials to sample; with grid values, repeats of the grid."
+        default=8,
+        ge=1,
+        description="Trials to sample; with grid values, repeats of the whole grid. Default: 8, "
+        "or 1 with search: grid (each combination once).",
     )
     max_concurrent_trials: int | None = Field(
         default=None, ge=1, description="Trials running at once; null = what the cluster fits."
     )
-    search: Literal["random", "grid"] = Field(
+    search: Literal["random", "grid", "optuna", "hyperopt"] = Field(
         default="random",
         description="random: sample num_samples configs (grid entries expand exhaustively); "
-        "grid: every entry must be discrete (choice/grid) and all combinations are tried.",
+        "grid: every entry must be discrete (choice/grid) and all combinations are tried; "
+        "optuna (TPE) / hyperopt: model-based search, needs `pip install 'raylight[tune]'`.",
+    )
+    max_failures: int = Field(
+        default=0,
+        ge=0,
+        description="Retries of a failed trial; its Train run resumes from its latest "
+        "checkpoint. A trial that still fails is reported; the sweep goes on.",
+    )
+    time_budget_s: float | None = Field(
+        default=None, gt=0, description="Stop starting and running trials after this many seconds."
     )
     search_space: dict[str, Distribution] = Field(
         min_length=1,
@@ -303,8 +316,22 @@ class TuneSpec(Section):
         default_factory=lambda: AshaScheduler(kind="asha"), description="Trial scheduler."
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _grid_runs_each_combination_once(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("search") == "grid" and "num_samples" not in data:
+            return {**data, "num_samples": 1}
+        return data
+
     @model_validator(mode="after")
-    def _grid_needs_discrete_values(self) -> TuneSpec:
+    def _search_fits_space(self) -> TuneSpec:
+        if self.search in ("optuna", "hyperopt"):
+            grids = [k for k, d in self.search_space.items() if isinstance(d, Grid)]
+            if grids:
+                raise ValueError(
+                    f"tune.search {self.search!r} samples values itself; {', '.join(grids)} "
+                    "use type: grid. Use type: choice, or tune.search: random or grid."
+                )
         if self.search == "grid":
             continuous = [
                 k for k, d in self.search_space.items() if not isinstance(d, Choice | Grid)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,8 @@ from raylight.training.scaling import (
 from raylight.training.torch_loop import train_fn_per_worker
 
 logger = logging.getLogger(__name__)
+# "ValueError: negative dimensions are not allowed": the line of a traceback worth showing.
+ERROR_LINE = re.compile(r"^\s*(?:[\w.]+\.)?\w*(?:Error|Exception|Exit)\b.*$")
 EpochCallback = Callable[[dict[str, Any]], None]
 
 
@@ -128,11 +131,22 @@ def fit(trainer: TorchTrainer, run_path: Path) -> ray.train.Result:
     try:
         return trainer.fit()
     except ray.train.TrainingFailedError as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
         raise RunError(
-            f"training failed: {first_line}\n  run directory: {run_path}\n  worker logs: "
-            "/tmp/ray/session_latest/logs/train/ (rerun with --debug to stream them here)"
+            f"training failed: {failure_cause(error)}\n  run directory: {run_path}\n  worker "
+            "logs: /tmp/ray/session_latest/logs/train/ (rerun with --debug to stream them here)"
         ) from error
+
+
+def failure_cause(error: BaseException) -> str:
+    """The line that says what went wrong, e.g. `RuntimeError: ... negative dimension -1`.
+
+    Ray wraps a worker's exception in a WorkerGroupError whose own first line is generic; the
+    cause is the last `SomeError: ...` line of the first failed worker's traceback.
+    """
+    failures = getattr(error, "worker_failures", None) or {}
+    source = next(iter(failures.values()), error)
+    lines = [line.strip() for line in str(source).splitlines() if ERROR_LINE.match(line)]
+    return lines[-1] if lines else (str(source).strip().splitlines() or [repr(source)])[0]
 
 
 def best_checkpoint(

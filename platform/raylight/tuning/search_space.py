@@ -1,12 +1,15 @@
-"""tune.search_space (dotted spec paths -> distributions) and tune.scheduler -> Ray Tune objects."""
+"""tune.search_space, tune.search and tune.scheduler -> Ray Tune objects."""
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Any
 
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
+from ray.tune.search import ConcurrencyLimiter, Searcher
 
+from raylight.errors import ComponentError
 from raylight.spec.schema import (
     AshaScheduler,
     Choice,
@@ -49,3 +52,33 @@ def build_scheduler(spec: SchedulerSpec, epochs: int) -> TrialScheduler:
             reduction_factor=spec.reduction_factor,
         )
     return FIFOScheduler()
+
+
+# tune.search -> the package it needs (installed by the `tune` extra).
+SEARCH_PACKAGES = {"optuna": "optuna", "hyperopt": "hyperopt"}
+
+
+def check_search_available(spec: TuneSpec) -> None:
+    """Name the missing extra before anything starts, instead of failing inside Ray."""
+    package = SEARCH_PACKAGES.get(spec.search)
+    if package and importlib.util.find_spec(package) is None:
+        raise ComponentError(
+            f"tune.search: {spec.search!r} needs the {package} package, which is not installed. "
+            "Install it with: pip install 'raylight[tune]'."
+        )
+
+
+def build_search_algorithm(spec: TuneSpec, concurrency: int, seed: int) -> Searcher | None:
+    """None keeps Ray's BasicVariantGenerator (random and grid search)."""
+    check_search_available(spec)
+    if spec.search == "optuna":
+        from ray.tune.search.optuna import OptunaSearch
+
+        return OptunaSearch(seed=seed)
+    if spec.search == "hyperopt":
+        from ray.tune.search.hyperopt import HyperOptSearch
+
+        # HyperOpt suggests sequentially; the limiter keeps it from running ahead of results.
+        searcher = HyperOptSearch(random_state_seed=seed)
+        return ConcurrencyLimiter(searcher, max_concurrent=concurrency)
+    return None

@@ -7,9 +7,10 @@ like CLI input, and fits a TorchTrainer whose reports reach Tune through TuneRep
 
 from __future__ import annotations
 
-import logging
+import os
+import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import ray.train
 from ray import tune
 from ray.tune.integration.ray_train import TuneReportCallback
 
-from raylight.cluster import connect, embedded_num_cpus
+from raylight.cluster import connect, embedded_num_cpus, local_num_gpus
 from raylight.components import ensure_importable
 from raylight.errors import Problem, RunError, SpecError
 from raylight.preprocessing.datasets import PreparedData, prepare_datasets
@@ -25,22 +26,23 @@ from raylight.spec import LoadedSpec
 from raylight.spec.schema import Spec
 from raylight.training.progress import METRICS_FILE, MetricsLog
 from raylight.training.records import RunRecord, new_run_name, now_iso, write_record
-from raylight.training.scaling import (
-    RAY_DATA_CPUS,
-    build_run_config,
-    check_fits_cluster,
-    cpus_per_run,
-    max_concurrent_runs,
+from raylight.training.scaling import RAY_DATA_CPUS, build_run_config, cpus_per_run
+from raylight.training.trainer import ERROR_LINE, best_checkpoint, build_trainer, fit, task_for
+from raylight.tuning.export import export_history, export_trials
+from raylight.tuning.plan import TRIAL_DRIVER_MEMORY_BYTES, SweepPlan, plan_sweep
+from raylight.tuning.search_space import (
+    build_param_space,
+    build_scheduler,
+    build_search_algorithm,
+    check_search_available,
 )
-from raylight.training.trainer import best_checkpoint, build_trainer, fit, task_for
-from raylight.tuning.search_space import build_param_space, build_scheduler
 
 # The trial driver only waits on its TorchTrainer; the workers hold the real CPU reservation.
 # Tune refuses a trial with no resources at all, and a fractional CPU would leave 0.99 CPUs
 # free where Ray Data needs a whole one, so the driver reserves a little memory instead.
-TRIAL_DRIVER_RESOURCES: dict[str, float] = {"cpu": 0, "memory": 64 * 1024**2}
+TRIAL_DRIVER_RESOURCES: dict[str, float] = {"cpu": 0, "memory": TRIAL_DRIVER_MEMORY_BYTES}
 TRIALS_DIR = "trials"
-logger = logging.getLogger(__name__)
+_TRIAL_ID = re.compile(r"([0-9a-f]{5}_\d{5})")
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,7 @@ class TrialSummary:
     metric_value: float | None
     epochs: int
     error: str | None = None
+    log_path: str | None = None
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,8 @@ class TuningResult:
     metric_value: float
     checkpoint_path: Path
     trials: list[TrialSummary]
+    trials_csv: Path
+    history_csv: Path
 
 
 TrialCallback = Callable[[TrialSummary], None]
@@ -74,48 +79,51 @@ def run_tuning(
     address: str | None = None,
     verbose: bool = False,
     on_trial: TrialCallback | None = None,
+    on_plan: Callable[[SweepPlan], None] | None = None,
 ) -> TuningResult:
     """Run the spec's sweep and record the best trial's best checkpoint as the spec's latest."""
-    spec = loaded.spec
-    if spec.tune is None:
-        raise SpecError(str(loaded.path), [Problem("tune", "section is missing; add one to tune.")])
+    spec = _require_tune(loaded)
     ensure_importable(loaded.project_root)
-    per_trial = cpus_per_run(spec.resources)
-    wanted = spec.tune.max_concurrent_trials or 1
+    check_search_available(spec.tune)  # type: ignore[arg-type]
     with connect(
         address,
-        num_cpus=embedded_num_cpus(per_trial * wanted + RAY_DATA_CPUS),
+        num_cpus=embedded_num_cpus(_embedded_cpus(spec)),
         project_root=loaded.project_root,
         verbose=verbose,
     ) as cluster:
-        check_fits_cluster(spec.resources, cluster.num_cpus, cluster.num_gpus)
-        concurrency = trial_concurrency(spec.tune.max_concurrent_trials, spec, cluster.num_cpus)
+        plan = plan_sweep(spec, cluster.num_cpus, cluster.num_gpus)
+        if on_plan:
+            on_plan(plan)
         prepared = prepare_datasets(spec.data, task_for(spec.train), loaded.base_dir)
         experiment_dir = loaded.storage_path / spec.name
         sweep_name = new_run_name("tune")
-        grid = _build_tuner(
-            loaded, prepared, experiment_dir, sweep_name, concurrency, on_trial
-        ).fit()
+        tuner = _build_tuner(loaded, prepared, experiment_dir, sweep_name, plan, on_trial)
+        grid = tuner.fit()
     return _summarize(loaded, grid, experiment_dir / sweep_name)
 
 
-def trial_concurrency(requested: int | None, spec: Spec, num_cpus: float) -> int:
-    """Trials at once: what was asked for, capped at what fits with Ray Data's CPU kept free.
+def plan_tuning(loaded: LoadedSpec, *, address: str | None = None) -> SweepPlan:
+    """The sweep's plan without running it (`raylight tune --dry-run`).
 
-    More concurrent trials than fit would let the trials' workers take every CPU, and then no
-    trial's data pipeline could run: the sweep would wait forever instead of queueing trials.
+    On a cluster, its real resources; without one, the embedded Ray this machine would start.
     """
-    fits = max_concurrent_runs(spec.resources, num_cpus)
-    if requested is not None and requested > fits:
-        logger.warning(
-            "tune.max_concurrent_trials=%d does not fit in %g CPUs with %g per trial (plus "
-            "one for Ray Data); running %d at a time.",
-            requested,
-            num_cpus,
-            cpus_per_run(spec.resources),
-            fits,
-        )
-    return min(requested or fits, fits)
+    spec = _require_tune(loaded)
+    check_search_available(spec.tune)  # type: ignore[arg-type]
+    if address or os.environ.get("RAY_ADDRESS"):
+        with connect(address, project_root=loaded.project_root) as cluster:
+            return plan_sweep(spec, cluster.num_cpus, cluster.num_gpus)
+    return plan_sweep(spec, embedded_num_cpus(_embedded_cpus(spec)), local_num_gpus())
+
+
+def _require_tune(loaded: LoadedSpec) -> Spec:
+    if loaded.spec.tune is None:
+        raise SpecError(str(loaded.path), [Problem("tune", "section is missing; add one to tune.")])
+    return loaded.spec
+
+
+def _embedded_cpus(spec: Spec) -> float:
+    wanted = spec.tune.max_concurrent_trials if spec.tune else None
+    return cpus_per_run(spec.resources) * (wanted or 1) + RAY_DATA_CPUS
 
 
 def _build_tuner(
@@ -123,7 +131,7 @@ def _build_tuner(
     prepared: PreparedData,
     experiment_dir: Path,
     sweep_name: str,
-    concurrency: int,
+    plan: SweepPlan,
     on_trial: TrialCallback | None,
 ) -> tune.Tuner:
     spec = loaded.spec
@@ -141,14 +149,17 @@ def _build_tuner(
             metric=spec.tune_metric,
             mode=spec.tune_mode,
             num_samples=spec.tune.num_samples,
-            max_concurrent_trials=concurrency,
+            max_concurrent_trials=plan.concurrency,
+            search_alg=build_search_algorithm(spec.tune, plan.concurrency, spec.train.seed),
             scheduler=build_scheduler(spec.tune.scheduler, spec.train.epochs),
+            time_budget_s=spec.tune.time_budget_s,
             reuse_actors=False,
         ),
         run_config=tune.RunConfig(
             name=sweep_name,
             storage_path=str(experiment_dir),
             verbose=0,
+            failure_config=tune.FailureConfig(max_failures=spec.tune.max_failures),
             callbacks=[_TrialProgress(on_trial, spec.tune_metric)] if on_trial else [],
         ),
     )
@@ -227,6 +238,7 @@ def _summarize(loaded: LoadedSpec, grid: tune.ResultGrid, sweep_path: Path) -> T
     best_id = (best.metrics or {})["trial_id"]
     train_result = ray.train.Result.from_path(str(sweep_path / TRIALS_DIR / best_id))
     checkpoint, metrics = best_checkpoint(train_result, metric, mode)
+    ranked = sorted(trials, key=lambda t: _rank(t, mode))
     tuning = TuningResult(
         sweep_path=sweep_path,
         metric=metric,
@@ -235,7 +247,9 @@ def _summarize(loaded: LoadedSpec, grid: tune.ResultGrid, sweep_path: Path) -> T
         best_config=dict(best.config or {}),
         metric_value=float(metrics[metric]),
         checkpoint_path=checkpoint,
-        trials=sorted(trials, key=lambda t: _rank(t, mode)),
+        trials=ranked,
+        trials_csv=export_trials(ranked, sweep_path),
+        history_csv=export_history(sweep_path, sweep_path / TRIALS_DIR),
     )
     write_record(
         RunRecord(
@@ -258,14 +272,24 @@ def _trial_summaries(grid: tune.ResultGrid, metric: str, mode: str) -> list[Tria
     trials = []
     for index in range(len(grid)):
         result = grid[index]
-        trial_id = (result.metrics or {}).get("trial_id") or Path(result.path).name
-        error = str(result.error).strip().splitlines()[-1] if result.error else None
+        trial_id = (result.metrics or {}).get("trial_id") or _trial_id_from(result.path)
+        error = _first_error_line(result.error) if result.error else None
         status = "ERROR" if result.error else "TERMINATED"
         best_seen = {**(result.metrics or {}), **_best_seen(result, metric, mode)}
-        trials.append(
-            _trial_summary(trial_id, status, result.config or {}, best_seen, metric, error)
-        )
+        summary = _trial_summary(trial_id, status, result.config or {}, best_seen, metric, error)
+        trials.append(replace(summary, log_path=result.path))
     return trials
+
+
+def _trial_id_from(path: str) -> str:
+    match = _TRIAL_ID.search(Path(path).name)
+    return match.group(1) if match else Path(path).name
+
+
+def _first_error_line(error: BaseException) -> str:
+    """The user-relevant line of a trial's failure (the last `SomeError: ...` of the traceback)."""
+    lines = [line.strip() for line in str(error).splitlines() if ERROR_LINE.match(line)]
+    return lines[-1] if lines else type(error).__name__
 
 
 def _best_seen(result: Any, metric: str, mode: str) -> dict[str, float]:
