@@ -27,6 +27,7 @@ class SweepPlan:
     cluster_cpus: float
     cluster_gpus: float
     max_epochs_per_trial: int
+    resumes: str | None = None  # the unfinished sweep this run continues
 
     @property
     def worst_case_trial_epochs(self) -> int:
@@ -47,6 +48,7 @@ class SweepPlan:
             f"({RAY_DATA_CPUS} CPU kept for Ray Data)",
             f"worst case      {self.worst_case_trial_epochs} trial-epochs "
             f"({self.num_trials} x {self.max_epochs_per_trial})",
+            *([f"resuming        {self.resumes}"] if self.resumes else []),
         ]
 
 

@@ -41,12 +41,19 @@ def _domain(distribution: Distribution, search: str) -> Any:
     return tune.randint(distribution.low, distribution.high)
 
 
+TIME_ATTR = "epoch"
+
+
 def build_scheduler(spec: SchedulerSpec, epochs: int) -> TrialScheduler:
-    """ASHA counts Tune iterations; each trial reports once per epoch, so max_t is in epochs."""
+    """Schedulers count epochs (the `epoch` metric), not Tune iterations.
+
+    A trial restarted after the sweep's driver died resumes its Train run mid-way, and Tune counts
+    its iterations from 1 again; the epoch number in the metrics stays true.
+    """
     if isinstance(spec, AshaScheduler):
         max_t = spec.max_t or epochs
         return ASHAScheduler(
-            time_attr="training_iteration",
+            time_attr=TIME_ATTR,
             max_t=max_t,
             grace_period=min(spec.grace_period, max_t),
             reduction_factor=spec.reduction_factor,

@@ -25,12 +25,13 @@ from raylight.preprocessing.datasets import PreparedData, prepare_datasets
 from raylight.spec import LoadedSpec
 from raylight.spec.schema import Spec
 from raylight.training.progress import METRICS_FILE, MetricsLog
-from raylight.training.records import RunRecord, new_run_name, now_iso, write_record
+from raylight.training.records import RECORD_FILE, RunRecord, new_run_name, now_iso, write_record
 from raylight.training.scaling import RAY_DATA_CPUS, build_run_config, cpus_per_run
 from raylight.training.trainer import ERROR_LINE, best_checkpoint, build_trainer, fit, task_for
 from raylight.tuning.export import export_history, export_trials
 from raylight.tuning.plan import TRIAL_DRIVER_MEMORY_BYTES, SweepPlan, plan_sweep
 from raylight.tuning.search_space import (
+    TIME_ATTR,
     build_param_space,
     build_scheduler,
     build_search_algorithm,
@@ -91,15 +92,39 @@ def run_tuning(
         project_root=loaded.project_root,
         verbose=verbose,
     ) as cluster:
-        plan = plan_sweep(spec, cluster.num_cpus, cluster.num_gpus)
+        sweep_path, resuming = find_sweep(loaded.storage_path / spec.name, loaded.spec_hash)
+        plan = replace(
+            plan_sweep(spec, cluster.num_cpus, cluster.num_gpus),
+            resumes=str(sweep_path) if resuming else None,
+        )
         if on_plan:
             on_plan(plan)
         prepared = prepare_datasets(spec.data, task_for(spec.train), loaded.base_dir)
-        experiment_dir = loaded.storage_path / spec.name
-        sweep_name = new_run_name("tune")
-        tuner = _build_tuner(loaded, prepared, experiment_dir, sweep_name, plan, on_trial)
+        trainable = _trainable(loaded, prepared, sweep_path / TRIALS_DIR)
+        if resuming:
+            # Finished trials keep their results; unfinished and errored ones go on from their
+            # latest checkpoint (their Train runs keep their names, so Train resumes them).
+            tuner = tune.Tuner.restore(
+                str(sweep_path), trainable=trainable, resume_unfinished=True, resume_errored=True
+            )
+        else:
+            tuner = _build_tuner(loaded, trainable, sweep_path, plan, on_trial)
         grid = tuner.fit()
-    return _summarize(loaded, grid, experiment_dir / sweep_name)
+    return _summarize(loaded, grid, sweep_path)
+
+
+def find_sweep(experiment_dir: Path, spec_hash: str) -> tuple[Path, bool]:
+    """The unfinished sweep of this exact spec to resume, else a new sweep directory.
+
+    A sweep's identity is its spec (name + hash): rerunning the command after the driver died
+    resumes it. A sweep that finished has a run record and is never resumed.
+    """
+    prefix = f"tune-{spec_hash}"
+    sweeps = sorted(experiment_dir.glob(f"{prefix}-*"))  # names sort by their start time
+    latest = sweeps[-1] if sweeps else None
+    if latest and not (latest / RECORD_FILE).exists() and tune.Tuner.can_restore(str(latest)):
+        return latest, True
+    return experiment_dir / new_run_name(prefix), False
 
 
 def plan_tuning(loaded: LoadedSpec, *, address: str | None = None) -> SweepPlan:
@@ -126,24 +151,24 @@ def _embedded_cpus(spec: Spec) -> float:
     return cpus_per_run(spec.resources) * (wanted or 1) + RAY_DATA_CPUS
 
 
+def _trainable(loaded: LoadedSpec, prepared: PreparedData, trials_path: Path) -> Any:
+    trainable = tune.with_parameters(
+        run_trial, loaded=loaded, prepared=prepared, trials_path=trials_path
+    )
+    return tune.with_resources(trainable, TRIAL_DRIVER_RESOURCES)
+
+
 def _build_tuner(
     loaded: LoadedSpec,
-    prepared: PreparedData,
-    experiment_dir: Path,
-    sweep_name: str,
+    trainable: Any,
+    sweep_path: Path,
     plan: SweepPlan,
     on_trial: TrialCallback | None,
 ) -> tune.Tuner:
     spec = loaded.spec
     assert spec.tune is not None
-    trainable = tune.with_parameters(
-        run_trial,
-        loaded=loaded,
-        prepared=prepared,
-        trials_path=experiment_dir / sweep_name / TRIALS_DIR,
-    )
     return tune.Tuner(
-        tune.with_resources(trainable, TRIAL_DRIVER_RESOURCES),
+        trainable,
         param_space=build_param_space(spec.tune),
         tune_config=tune.TuneConfig(
             metric=spec.tune_metric,
@@ -156,8 +181,8 @@ def _build_tuner(
             reuse_actors=False,
         ),
         run_config=tune.RunConfig(
-            name=sweep_name,
-            storage_path=str(experiment_dir),
+            name=sweep_path.name,
+            storage_path=str(sweep_path.parent),
             verbose=0,
             failure_config=tune.FailureConfig(max_failures=spec.tune.max_failures),
             callbacks=[_TrialProgress(on_trial, spec.tune_metric)] if on_trial else [],
@@ -186,7 +211,17 @@ def run_trial(
             callbacks=[TuneReportCallback(), MetricsLog(run_path / METRICS_FILE)],
         ),
     )
-    fit(trainer, run_path)
+    metrics_log = run_path / METRICS_FILE
+    reported_before = _line_count(metrics_log)
+    result = fit(trainer, run_path)
+    if _line_count(metrics_log) == reported_before and result.metrics:
+        # The driver died after this trial's Train run finished but before Tune recorded it:
+        # Train resumed a finished run and reported nothing, so Tune gets the final result here.
+        tune.report(result.metrics)
+
+
+def _line_count(path: Path) -> int:
+    return len(path.read_text().splitlines()) if path.exists() else 0
 
 
 class _TrialProgress(tune.Callback):
@@ -222,7 +257,7 @@ def _trial_summary(
         status=status,
         config=dict(config),
         metric_value=float(value) if value is not None else None,
-        epochs=int(metrics.get("training_iteration", 0)),
+        epochs=int(metrics.get(TIME_ATTR, 0)),
         error=error,
     )
 

@@ -1,0 +1,63 @@
+"""A sweep whose driver is killed for real resumes when the same command runs again."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.conftest import DIGITS_SPEC
+from tests.e2e.conftest import Background, env_with, raylight, wait_for
+
+pytestmark = pytest.mark.e2e
+
+EPOCHS = 3
+
+
+def finished_trials(storage: Path) -> dict[str, int]:
+    """Trials whose every epoch was reported, with their number of reported epochs."""
+    counts = {
+        path.parent.name: len(path.read_text().splitlines())
+        for path in storage.glob("digits/tune-*/trials/*/metrics.jsonl")
+    }
+    return {trial: n for trial, n in counts.items() if n >= EPOCHS}
+
+
+def test_killed_sweep_resumes_to_exactly_num_samples_without_rerunning(tmp_path: Path) -> None:
+    args = [
+        "tune",
+        str(DIGITS_SPEC),
+        f"run.storage_path={tmp_path}",
+        "resources.num_workers=1",
+        f"train.epochs={EPOCHS}",
+        "tune.num_samples=4",
+        "tune.max_concurrent_trials=2",
+        "tune.scheduler={kind: fifo}",
+    ]
+    first = Background([sys.executable, "-m", "raylight", *args], env_with())
+    try:
+        wait_for(lambda: len(finished_trials(tmp_path)) >= 2, 600, "two finished trials")
+    finally:
+        os.kill(first.process.pid, signal.SIGKILL)
+        first.process.wait(timeout=30)
+        # The embedded Ray runs in its own process group, whose id is the driver's pid.
+        with pytest.raises(ProcessLookupError):
+            while True:
+                os.killpg(first.process.pid, signal.SIGKILL)
+    done_before = finished_trials(tmp_path)
+    assert len(done_before) >= 2
+
+    second = raylight(*args, timeout_s=900)
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    assert "resuming" in second.stdout
+    (sweep,) = tmp_path.glob("digits/tune-*")  # the same sweep, not a new one
+    trials = pd.read_csv(sweep / "trials.csv")
+    assert len(trials) == 4 and set(trials["status"]) == {"TERMINATED"}
+    after = finished_trials(tmp_path)
+    assert len(after) == 4
+    for trial, epochs in done_before.items():
+        assert after[trial] == epochs == EPOCHS, f"{trial} ran again"
