@@ -25,6 +25,10 @@ RAY_ENV_DEFAULTS = {
     # Train V2 patches print() on workers, which shows every line twice in the driver.
     "RAY_TRAIN_ENABLE_PRINT_PATCH": "0",
     "RAY_DATA_DISABLE_PROGRESS_BARS": "1",
+    # Tune snapshots its experiment state each time a trial has written num_to_keep checkpoints
+    # and warns when that happens twice in 5 s, which every short in-process trial does. The
+    # snapshot is a small local write; the warning (many lines per trial) is switched off.
+    "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
 }
 _active: ClusterInfo | None = None  # the Ray this process started, while it runs
 UPLOAD_EXCLUDES = [".venv", ".git", "**/__pycache__", "**/.data", "*.egg-info", ".pytest_cache"]

@@ -27,7 +27,7 @@ train:
   epoch: 3
   optimizer: {name: adamw, lr: -0.1}
 resources:
-  num_workers: 0
+  cpus_per_worker: 0
 """
 
 
@@ -41,7 +41,7 @@ def test_validate_reports_every_problem_without_a_traceback(tmp_path: Path) -> N
     assert "has 3 problems; nothing was started." in output
     assert f"{spec}:9: train.epoch: unknown field. Did you mean 'epochs'?" in output
     assert f"{spec}:10: train.optimizer.lr: must be > 0.0 (got -0.1)." in output
-    assert f"{spec}:12: resources.num_workers: must be >= 1 (got 0)." in output
+    assert f"{spec}:12: resources.cpus_per_worker: must be > 0.0 (got 0)." in output
 
 
 def test_validate_explain_and_schema() -> None:

@@ -64,6 +64,7 @@ def test_model_based_search_runs_and_reports_the_best(
         [
             f"run.storage_path={tmp_path}",
             *FAST,
+            "resources.num_workers=0",  # in-process trials: the searcher is what is tested
             f"tune.search={search}",
             "tune.num_samples=3",
             "tune.max_concurrent_trials=2",

@@ -2,21 +2,32 @@ from __future__ import annotations
 
 import pytest
 from ray import tune
-from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+from ray.tune.schedulers import (
+    ASHAScheduler,
+    FIFOScheduler,
+    HyperBandScheduler,
+    MedianStoppingRule,
+    PopulationBasedTraining,
+)
 from ray.tune.search import ConcurrencyLimiter
 
-from raylight.errors import ComponentError
-from raylight.spec.schema import AshaScheduler, FifoScheduler, TuneSpec
+from raylight.errors import ComponentError, SpecError
+from raylight.spec import load_spec
+from raylight.spec.schema import TuneSpec
 from raylight.tuning.search_space import (
     build_param_space,
     build_scheduler,
     build_search_algorithm,
     check_search_available,
 )
+from tests.conftest import DIGITS_SPEC
+
+LR = {"type": "loguniform", "low": 1e-4, "high": 1e-1}
 
 
-def sweep(search: str, space: dict[str, object]) -> TuneSpec:
-    return TuneSpec.model_validate({"search": search, "search_space": space})
+def sweep(search: str, space: dict[str, object], scheduler: dict | None = None) -> TuneSpec:
+    extra = {"scheduler": scheduler} if scheduler else {}
+    return TuneSpec.model_validate({"search": search, "search_space": space, **extra})
 
 
 def test_each_distribution_maps_to_its_tune_domain() -> None:
@@ -48,10 +59,48 @@ def test_grid_search_expands_choices_exhaustively() -> None:
 
 def test_asha_caps_grace_period_at_the_epoch_count() -> None:
     # Ray asserts grace_period <= max_t; a 3-epoch override of a spec with grace 5 must still run.
-    scheduler = build_scheduler(AshaScheduler(kind="asha", grace_period=5), epochs=3)
+    scheduler = build_scheduler(
+        sweep("random", {"train.optimizer.lr": LR}, {"kind": "asha", "grace_period": 5}), epochs=3
+    )
     assert isinstance(scheduler, ASHAScheduler)
     assert scheduler._max_t == 3
-    assert isinstance(build_scheduler(FifoScheduler(kind="fifo"), epochs=3), FIFOScheduler)
+    fifo = sweep("random", {"train.optimizer.lr": LR}, {"kind": "fifo"})
+    assert isinstance(build_scheduler(fifo, epochs=3), FIFOScheduler)
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [("hyperband", HyperBandScheduler), ("median", MedianStoppingRule)],
+)
+def test_every_scheduler_counts_epochs(kind: str, expected: type) -> None:
+    scheduler = build_scheduler(sweep("random", {"train.optimizer.lr": LR}, {"kind": kind}), 6)
+    assert isinstance(scheduler, expected)
+    assert scheduler._time_attr == "epoch"
+
+
+def test_pbt_mutates_training_values_and_keeps_the_architecture() -> None:
+    space = {
+        "train.optimizer.lr": LR,
+        "train.optimizer.name": {"type": "choice", "values": ["adam", "adamw"]},
+        "model.kwargs.hidden": {"type": "choice", "values": [64, 128]},
+    }
+    scheduler = build_scheduler(sweep("random", space, {"kind": "pbt"}), epochs=6)
+    assert isinstance(scheduler, PopulationBasedTraining)
+    mutations = scheduler._hyperparam_mutations
+    assert set(mutations) == {"train.optimizer.lr", "train.optimizer.name"}
+    assert mutations["train.optimizer.name"] == ["adam", "adamw"]  # shifted, never multiplied
+    explore = scheduler._custom_explore_fn
+    assert explore({"train.optimizer.lr": 0.12})["train.optimizer.lr"] == 1e-1
+    assert explore({"train.optimizer.lr": 1e-5})["train.optimizer.lr"] == 1e-4
+
+
+def test_pbt_needs_random_search_and_in_process_trials() -> None:
+    with pytest.raises(ValueError, match=r"needs tune\.search: random"):
+        sweep("optuna", {"train.optimizer.lr": LR}, {"kind": "pbt"})
+    with pytest.raises(SpecError) as raised:
+        load_spec(DIGITS_SPEC, overrides=["tune.scheduler={kind: pbt}"])
+    (problem,) = raised.value.problems
+    assert "resources.num_workers: 0" in problem.message
 
 
 def test_optuna_and_hyperopt_searchers_are_built() -> None:

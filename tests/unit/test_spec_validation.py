@@ -59,14 +59,15 @@ def test_wrong_type_names_field_and_value(tmp_path: Path) -> None:
 
 
 def test_out_of_range_value_states_bound(tmp_path: Path) -> None:
-    (message,) = problems(write(tmp_path, VALID + "resources:\n  num_workers: 0\n"))
-    assert message == "resources.num_workers: must be >= 1 (got 0)."
+    (message,) = problems(write(tmp_path, VALID + "resources:\n  cpus_per_worker: 0\n"))
+    assert message == "resources.cpus_per_worker: must be > 0.0 (got 0)."
 
 
 def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     text = (
         VALID
-        + "train:\n  epoch: 3\n  metric: val_acc\nresources:\n  num_workers: 0\nserve:\n  prot: 1\n"
+        + "train:\n  epoch: 3\n  metric: val_acc\n"
+        + "resources:\n  cpus_per_worker: 0\nserve:\n  prot: 1\n"
     )
     found = problems(write(tmp_path, text))
     assert len(found) == 4

@@ -180,7 +180,13 @@ class TrainSpec(Section):
 
 # ---------------------------------------------------------------------------------- resources
 class ResourcesSpec(Section):
-    num_workers: int = Field(default=2, ge=1, description="Ray Train workers (DDP ranks).")
+    num_workers: int = Field(
+        default=2,
+        ge=0,
+        description="Ray Train workers (DDP ranks). 0 trains in the calling process instead: "
+        "no worker group to start, for small models where start-up would dominate (each Tune "
+        "trial then trains inside its own trial actor, which holds cpus/gpus_per_worker).",
+    )
     cpus_per_worker: float = Field(default=1.0, gt=0, description="CPUs reserved per worker.")
     gpus_per_worker: float = Field(
         default=0.0, ge=0, description="GPUs per worker; > 0 trains on GPUs with NCCL."
@@ -271,11 +277,56 @@ class AshaScheduler(Section):
     max_t: int | None = Field(default=None, ge=1, description="Epoch cap; null = train.epochs.")
 
 
+class HyperBandScheduler(Section):
+    kind: Literal["hyperband"] = Field(
+        description="Synchronous successive halving in brackets: pauses trials at each rung."
+    )
+    reduction_factor: float = Field(default=3.0, gt=1, description="Keep 1/reduction_factor.")
+    max_t: int | None = Field(default=None, ge=1, description="Epoch cap; null = train.epochs.")
+
+
+class MedianStoppingScheduler(Section):
+    kind: Literal["median"] = Field(
+        description="Stops a trial whose best result is below the median of the others' "
+        "running averages at the same epoch."
+    )
+    grace_period: int = Field(default=1, ge=1, description="Epochs before a trial can be stopped.")
+    min_samples_required: int = Field(
+        default=3, ge=1, description="Trials that must have reached an epoch before comparing."
+    )
+
+
+class PbtScheduler(Section):
+    kind: Literal["pbt"] = Field(
+        description="Population based training: every perturbation_interval epochs the worst "
+        "trials continue from a better trial's checkpoint (weights, optimizer, epoch) with "
+        "mutated hyperparameters drawn from search_space."
+    )
+    perturbation_interval: int = Field(
+        default=2, ge=1, description="Epochs between exploit/explore decisions."
+    )
+    quantile_fraction: float = Field(
+        default=0.25,
+        gt=0,
+        le=0.5,
+        description="Share of trials that copy from (top) and are replaced (bottom).",
+    )
+    resample_probability: float = Field(
+        default=0.25,
+        ge=0,
+        le=1,
+        description="Chance a mutated value is drawn afresh instead of scaled by 0.8 or 1.2.",
+    )
+
+
 class FifoScheduler(Section):
     kind: Literal["fifo"] = Field(description="No early stopping: every trial runs to the end.")
 
 
-SchedulerSpec = Annotated[AshaScheduler | FifoScheduler, Field(discriminator="kind")]
+SchedulerSpec = Annotated[
+    AshaScheduler | HyperBandScheduler | MedianStoppingScheduler | PbtScheduler | FifoScheduler,
+    Field(discriminator="kind"),
+]
 
 
 class TuneSpec(Section):
@@ -340,6 +391,14 @@ class TuneSpec(Section):
                 raise ValueError(
                     f"tune.search 'grid' needs discrete values; {', '.join(continuous)} "
                     "use a range. Use type: grid (or choice), or tune.search: random."
+                )
+        if isinstance(self.scheduler, PbtScheduler):
+            grids = [k for k, d in self.search_space.items() if isinstance(d, Grid)]
+            if self.search != "random" or grids:
+                raise ValueError(
+                    "tune.scheduler 'pbt' mutates values drawn from the search space itself: it "
+                    "needs tune.search: random and no type: grid entries"
+                    + (f" (found {', '.join(grids)})." if grids else f" (found {self.search}).")
                 )
         return self
 
@@ -420,6 +479,12 @@ class Spec(Section):
             raise ValueError(
                 f"tune.mode {self.tune.mode!r} would pick the worst trial by {metric!r}; "
                 f"use {METRIC_MODES[metric]!r} or leave tune.mode unset."
+            )
+        if isinstance(self.tune.scheduler, PbtScheduler) and self.resources.num_workers > 0:
+            raise ValueError(
+                "tune.scheduler 'pbt' hands one trial's checkpoint to another, which Raylight "
+                "supports for in-process trials only: set resources.num_workers: 0 (got "
+                f"{self.resources.num_workers})."
             )
         return self
 

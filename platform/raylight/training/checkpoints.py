@@ -36,6 +36,8 @@ class CheckpointMeta:
     epoch: int
     metrics: dict[str, float]
     raylight_version: str
+    run_id: str | None = None  # the Train run or Tune trial that wrote it
+    started_from: dict[str, Any] | None = None  # the checkpoint that run continued from
 
     @property
     def parsed_spec(self) -> Spec:
@@ -59,6 +61,20 @@ def save_checkpoint(
     save_model(model, str(directory / MODEL_FILE))
     torch.save(training_state, directory / TRAINING_STATE_FILE)
     write_json_atomic(directory / META_FILE, asdict(meta))
+
+
+def weights_digest(model: torch.nn.Module) -> str:
+    """sha256 over a model's tensors (names, dtypes, shapes, values), independent of file layout."""
+    import hashlib
+
+    import torch
+
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        values = tensor.detach().to("cpu").contiguous()
+        digest.update(f"{name}:{values.dtype}:{tuple(values.shape)}".encode())
+        digest.update(values.view(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:

@@ -32,9 +32,14 @@ class MetricsLog(ray.train.UserCallback):
         metrics: list[dict[str, Any]],
         checkpoint: ray.train.Checkpoint | None,
     ) -> None:
-        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a") as file:
-            file.write(json.dumps(metrics[0], default=float) + "\n")
+        append_metrics(Path(self.path), metrics[0])
+
+
+def append_metrics(path: Path, metrics: dict[str, Any]) -> None:
+    """One JSON line per epoch: what `follow_metrics` and the sweep's history export read."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as file:
+        file.write(json.dumps(metrics, default=float) + "\n")
 
 
 def format_metrics(metrics: dict[str, Any], epochs: int) -> str:

@@ -50,7 +50,12 @@ RAY_DATA_CPUS = 1
 
 
 def cpus_per_run(resources: ResourcesSpec) -> float:
-    return resources.num_workers * resources.cpus_per_worker
+    """With num_workers 0 the calling process trains, holding one worker's share itself."""
+    return max(resources.num_workers, 1) * resources.cpus_per_worker
+
+
+def gpus_per_run(resources: ResourcesSpec) -> float:
+    return max(resources.num_workers, 1) * resources.gpus_per_worker
 
 
 def max_concurrent_runs(resources: ResourcesSpec, num_cpus: float) -> int:
@@ -61,7 +66,7 @@ def max_concurrent_runs(resources: ResourcesSpec, num_cpus: float) -> int:
 def check_fits_cluster(resources: ResourcesSpec, num_cpus: float, num_gpus: float) -> None:
     """Refuse a run the cluster can never place: Ray Train would otherwise wait forever."""
     need_cpus = cpus_per_run(resources) + RAY_DATA_CPUS
-    need_gpus = resources.num_workers * resources.gpus_per_worker
+    need_gpus = gpus_per_run(resources)
     if need_cpus > num_cpus:
         raise ClusterError(
             f"resources: {resources.num_workers} workers x {resources.cpus_per_worker} CPU, plus "

@@ -1,4 +1,7 @@
-"""The managed training loop: plain PyTorch, run by every Ray Train worker, top to bottom."""
+"""The managed training loop: plain PyTorch, run by every Ray Train worker, top to bottom.
+
+The same loop runs inside an in-process Tune trial; `LoopSession` is the only difference.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import ray.train
-import ray.train.torch
 import torch
 import torch.distributed as dist
 from torch import nn
@@ -21,23 +23,30 @@ from raylight.training.checkpoints import (
     MODEL_FILE,
     CheckpointMeta,
     load_training_state,
+    read_meta,
     save_checkpoint,
+    weights_digest,
 )
+from raylight.training.loop_session import LoopSession, TrainWorkerSession
 
 SHUFFLE_BUFFER_BATCHES = 16
 
 
 def train_fn_per_worker(config: dict[str, Any]) -> None:
-    """Train `config["spec"]` on this worker's shard; rank 0 writes one checkpoint per epoch.
+    """The Ray Train entry point: the managed loop on this worker's rank."""
+    run_loop(config, TrainWorkerSession())
+
+
+def run_loop(config: dict[str, Any], session: LoopSession) -> None:
+    """Train `config["spec"]` on this rank's data; rank 0 writes one checkpoint per epoch.
 
     Metrics are sums all-reduced over every rank, so the reported values describe the whole
-    validation split, not rank 0's share of it. After a worker-group restart each rank resumes
-    from the latest committed checkpoint (weights, optimizer, epoch, RNG).
+    validation split, not rank 0's share of it. After a restart (or a PBT exploit) every rank
+    continues from the session's checkpoint: weights, optimizer, epoch, RNG.
     """
     spec = Spec.model_validate(config["spec"])  # the one untyped boundary: re-validate first
     preprocessing = FittedPreprocessing.from_dict(config["preprocessing"])
-    context = ray.train.get_context()
-    device = ray.train.torch.get_device()
+    device = session.device
     torch.manual_seed(spec.train.seed)
 
     model = call_model_builder(
@@ -46,14 +55,14 @@ def train_fn_per_worker(config: dict[str, Any]) -> None:
         num_features=preprocessing.num_features,
         num_outputs=preprocessing.num_outputs,
     )
-    resumed = _load_latest_checkpoint(model)
-    model = ray.train.torch.prepare_model(model)  # device + DDP; the optimizer comes after
+    resumed, started_from = _load_checkpoint(session.checkpoint(), model)
+    model = session.prepare_model(model)  # device + DDP; the optimizer comes after
     optimizer = build_optimizer(spec.train.optimizer, model.parameters())
     start_epoch = _resume(optimizer, resumed)
     loss_fn = nn.CrossEntropyLoss() if spec.train.loss == "cross_entropy" else nn.MSELoss()
     is_classification = preprocessing.task == "classification"
-    train_shard = ray.train.get_dataset_shard("train")
-    val_shard = ray.train.get_dataset_shard("val")
+    train_shard = session.dataset("train")
+    val_shard = session.dataset("val")
 
     for epoch in range(start_epoch, spec.train.epochs):
         model.train()
@@ -72,7 +81,7 @@ def train_fn_per_worker(config: dict[str, Any]) -> None:
         metrics = _metrics(
             epoch + 1, _all_reduce(train_sums), _all_reduce(val_sums), is_classification
         )
-        _report(metrics, _unwrap(model), optimizer, context.get_world_rank(), config)
+        _report(session, metrics, _unwrap(model), optimizer, config, started_from)
 
 
 def build_optimizer(spec: OptimizerSpec, params: Iterator[nn.Parameter]) -> torch.optim.Optimizer:
@@ -140,16 +149,17 @@ def _metrics(
 
 
 def _report(
+    session: LoopSession,
     metrics: dict[str, float],
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
-    rank: int,
     config: dict[str, Any],
+    started_from: dict[str, Any] | None,
 ) -> None:
     """Every rank reports (it is a barrier); only rank 0 contributes a checkpoint."""
     with tempfile.TemporaryDirectory() as directory:
         checkpoint = None
-        if rank == 0:
+        if session.rank == 0:
             state = {
                 "epoch": int(metrics["epoch"]),
                 "optimizer": optimizer.state_dict(),
@@ -162,22 +172,35 @@ def _report(
                 epoch=int(metrics["epoch"]),
                 metrics=metrics,
                 raylight_version=raylight.__version__,
+                run_id=session.run_id,
+                started_from=started_from,
             )
             save_checkpoint(Path(directory), model, state, meta)
             checkpoint = ray.train.Checkpoint.from_directory(directory)
-        ray.train.report(metrics, checkpoint=checkpoint)
+        session.report(metrics, checkpoint)
 
 
-def _load_latest_checkpoint(model: nn.Module) -> dict[str, Any] | None:
-    """After a worker-group restart, load the latest committed weights; return its state."""
+def _load_checkpoint(
+    checkpoint: ray.train.Checkpoint | None, model: nn.Module
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """Load a checkpoint's weights into `model`; return its training state and its lineage.
+
+    The lineage (which run and epoch wrote it, and a digest of the weights as loaded) goes into
+    every checkpoint this run writes, so a PBT exploit or a restart can be traced and checked.
+    """
     from safetensors.torch import load_model
 
-    checkpoint = ray.train.get_checkpoint()
     if checkpoint is None:
-        return None
+        return None, None
     with checkpoint.as_directory() as directory:
         load_model(model, str(Path(directory) / MODEL_FILE))
-        return load_training_state(Path(directory))
+        meta = read_meta(Path(directory))
+        lineage = {
+            "run_id": meta.run_id,
+            "epoch": meta.epoch,
+            "weights_sha256": weights_digest(model),
+        }
+        return load_training_state(Path(directory)), lineage
 
 
 def _resume(optimizer: torch.optim.Optimizer, state: dict[str, Any] | None) -> int:

@@ -116,15 +116,20 @@ def build_trainer(
     """The TorchTrainer for one run; used as is by tuning for each trial."""
     return TorchTrainer(
         train_fn_per_worker,
-        train_loop_config={
-            "spec": spec.model_dump(mode="json"),
-            "spec_hash": spec_hash,
-            "preprocessing": prepared.preprocessing.to_dict(),
-        },
+        train_loop_config=loop_config(spec, spec_hash, prepared),
         scaling_config=build_scaling_config(spec.resources),
         run_config=run_config,
         datasets={"train": prepared.train, "val": prepared.val},
     )
+
+
+def loop_config(spec: Spec, spec_hash: str, prepared: PreparedData) -> dict[str, Any]:
+    """What the managed loop is given: plain JSON, re-validated on the other side."""
+    return {
+        "spec": spec.model_dump(mode="json"),
+        "spec_hash": spec_hash,
+        "preprocessing": prepared.preprocessing.to_dict(),
+    }
 
 
 def fit(trainer: TorchTrainer, run_path: Path) -> ray.train.Result:

@@ -10,8 +10,13 @@ import math
 from dataclasses import dataclass
 
 from raylight.errors import ClusterError
-from raylight.spec.schema import AshaScheduler, Choice, Grid, Spec, TuneSpec
-from raylight.training.scaling import RAY_DATA_CPUS, cpus_per_run, max_concurrent_runs
+from raylight.spec.schema import Choice, Grid, Spec, TuneSpec
+from raylight.training.scaling import (
+    RAY_DATA_CPUS,
+    cpus_per_run,
+    gpus_per_run,
+    max_concurrent_runs,
+)
 
 TRIAL_DRIVER_MEMORY_BYTES = 64 * 1024**2
 
@@ -41,8 +46,7 @@ class SweepPlan:
         return [
             f"trials          {self.num_trials}",
             f"concurrency     {self.concurrency} at a time{capped}",
-            f"per trial       a trial driver (0 CPU, {TRIAL_DRIVER_MEMORY_BYTES // 1024**2} MiB) "
-            f"+ {self.workers_per_trial} Ray Train workers: {self.cpus_per_trial:g} CPU, "
+            f"per trial       {self._trial_shape()}: {self.cpus_per_trial:g} CPU, "
             f"{self.gpus_per_trial:g} GPU",
             f"cluster         {self.cluster_cpus:g} CPU, {self.cluster_gpus:g} GPU "
             f"({RAY_DATA_CPUS} CPU kept for Ray Data)",
@@ -50,6 +54,14 @@ class SweepPlan:
             f"({self.num_trials} x {self.max_epochs_per_trial})",
             *([f"resuming        {self.resumes}"] if self.resumes else []),
         ]
+
+    def _trial_shape(self) -> str:
+        if self.workers_per_trial == 0:
+            return "one in-process trial (the loop runs in the trial actor; actors reused)"
+        return (
+            f"a trial driver (0 CPU, {TRIAL_DRIVER_MEMORY_BYTES // 1024**2} MiB) + "
+            f"{self.workers_per_trial} Ray Train workers"
+        )
 
 
 def count_trials(tune: TuneSpec) -> int:
@@ -67,7 +79,7 @@ def plan_sweep(spec: Spec, cluster_cpus: float, cluster_gpus: float) -> SweepPla
     assert spec.tune is not None
     resources = spec.resources
     cpus = cpus_per_run(resources)
-    gpus = resources.num_workers * resources.gpus_per_worker
+    gpus = gpus_per_run(resources)
     short = []
     if cpus + RAY_DATA_CPUS > cluster_cpus:
         short.append(
@@ -91,7 +103,7 @@ def plan_sweep(spec: Spec, cluster_cpus: float, cluster_gpus: float) -> SweepPla
         fits = min(fits, int(cluster_gpus // gpus))
     requested = spec.tune.max_concurrent_trials
     scheduler = spec.tune.scheduler
-    max_t = scheduler.max_t if isinstance(scheduler, AshaScheduler) and scheduler.max_t else None
+    max_t = getattr(scheduler, "max_t", None)  # ASHA and HyperBand may cap epochs
     return SweepPlan(
         num_trials=count_trials(spec.tune),
         concurrency=min(requested or fits, fits),

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from typing import Any
 
 from ray import tune
-from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
+from ray.tune import schedulers as tune_schedulers
+from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 from ray.tune.search import ConcurrencyLimiter, Searcher
 
 from raylight.errors import ComponentError
@@ -15,9 +17,11 @@ from raylight.spec.schema import (
     Choice,
     Distribution,
     Grid,
+    HyperBandScheduler,
     LogUniform,
+    MedianStoppingScheduler,
+    PbtScheduler,
     RandInt,
-    SchedulerSpec,
     TuneSpec,
     Uniform,
 )
@@ -42,23 +46,80 @@ def _domain(distribution: Distribution, search: str) -> Any:
 
 
 TIME_ATTR = "epoch"
+# Search-space paths a PBT exploit keeps from the donor instead of mutating: the donor's weights
+# only fit the donor's architecture, and its data preparation made those weights.
+PBT_FIXED_PREFIXES = ("model.", "data.")
 
 
-def build_scheduler(spec: SchedulerSpec, epochs: int) -> TrialScheduler:
+def build_scheduler(spec: TuneSpec, epochs: int) -> TrialScheduler:
     """Schedulers count epochs (the `epoch` metric), not Tune iterations.
 
     A trial restarted after the sweep's driver died resumes its Train run mid-way, and Tune counts
     its iterations from 1 again; the epoch number in the metrics stays true.
     """
-    if isinstance(spec, AshaScheduler):
-        max_t = spec.max_t or epochs
+    scheduler = spec.scheduler
+    if isinstance(scheduler, AshaScheduler):
+        max_t = scheduler.max_t or epochs
         return ASHAScheduler(
             time_attr=TIME_ATTR,
             max_t=max_t,
-            grace_period=min(spec.grace_period, max_t),
-            reduction_factor=spec.reduction_factor,
+            grace_period=min(scheduler.grace_period, max_t),
+            reduction_factor=scheduler.reduction_factor,
         )
-    return FIFOScheduler()
+    if isinstance(scheduler, HyperBandScheduler):
+        return tune_schedulers.HyperBandScheduler(
+            time_attr=TIME_ATTR,
+            max_t=scheduler.max_t or epochs,
+            reduction_factor=scheduler.reduction_factor,
+        )
+    if isinstance(scheduler, MedianStoppingScheduler):
+        return tune_schedulers.MedianStoppingRule(
+            time_attr=TIME_ATTR,
+            grace_period=scheduler.grace_period,
+            min_samples_required=scheduler.min_samples_required,
+        )
+    if isinstance(scheduler, PbtScheduler):
+        return _build_pbt(scheduler, spec)
+    return tune_schedulers.FIFOScheduler()
+
+
+def _build_pbt(scheduler: PbtScheduler, spec: TuneSpec) -> TrialScheduler:
+    """PBT mutating the search space's training values, kept inside their declared ranges."""
+    mutations: dict[str, Any] = {}
+    bounds: dict[str, tuple[float, float]] = {}
+    for path, distribution in spec.search_space.items():
+        if path.startswith(PBT_FIXED_PREFIXES):
+            continue
+        if isinstance(distribution, Choice):
+            mutations[path] = list(distribution.values)  # a list: PBT shifts to a neighbour
+        else:
+            mutations[path] = _domain(distribution, spec.search)
+            bounds[path] = _bounds(distribution)
+    return tune_schedulers.PopulationBasedTraining(
+        time_attr=TIME_ATTR,
+        perturbation_interval=scheduler.perturbation_interval,
+        quantile_fraction=scheduler.quantile_fraction,
+        resample_probability=scheduler.resample_probability,
+        hyperparam_mutations=mutations,
+        custom_explore_fn=functools.partial(clip_to_bounds, bounds=bounds),
+    )
+
+
+def _bounds(distribution: Distribution) -> tuple[float, float]:
+    assert isinstance(distribution, Uniform | LogUniform | RandInt)
+    if isinstance(distribution, RandInt):
+        return distribution.low, distribution.high - 1  # randint's high is exclusive
+    return distribution.low, distribution.high
+
+
+def clip_to_bounds(config: dict[str, Any], *, bounds: dict[str, tuple[float, float]]) -> dict:
+    """PBT scales values by 0.8 or 1.2, which can leave the range the user declared."""
+    clipped = dict(config)
+    for path, (low, high) in bounds.items():
+        if path in clipped:
+            value = min(max(clipped[path], low), high)
+            clipped[path] = type(clipped[path])(value)
+    return clipped
 
 
 # tune.search -> the package it needs (installed by the `tune` extra).

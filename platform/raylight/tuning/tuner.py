@@ -1,8 +1,7 @@
-"""run_tuning: a Ray Tune sweep whose every trial is a full Ray Train (TorchTrainer) run.
+"""run_tuning: a Ray Tune sweep of the spec's trials, resumable, summarized into plain files.
 
-Train runs inside Tune, never the reverse: each trial is a small function (the trial driver)
-that applies its sampled values to the spec as dotted overrides, validates the result exactly
-like CLI input, and fits a TorchTrainer whose reports reach Tune through TuneReportCallback.
+Train runs inside Tune, never the reverse: each trial (see trials.py) is either a full Ray
+Train run driven from the trial, or, with resources.num_workers: 0, the loop run in the trial.
 """
 
 from __future__ import annotations
@@ -16,20 +15,18 @@ from typing import Any
 
 import ray.train
 from ray import tune
-from ray.tune.integration.ray_train import TuneReportCallback
 
 from raylight.cluster import connect, embedded_num_cpus, local_num_gpus
 from raylight.components import ensure_importable
 from raylight.errors import Problem, RunError, SpecError
-from raylight.preprocessing.datasets import PreparedData, prepare_datasets
+from raylight.preprocessing.datasets import prepare_datasets
 from raylight.spec import LoadedSpec
 from raylight.spec.schema import Spec
-from raylight.training.progress import METRICS_FILE, MetricsLog
 from raylight.training.records import RECORD_FILE, RunRecord, new_run_name, now_iso, write_record
-from raylight.training.scaling import RAY_DATA_CPUS, build_run_config, cpus_per_run
-from raylight.training.trainer import ERROR_LINE, best_checkpoint, build_trainer, fit, task_for
+from raylight.training.scaling import RAY_DATA_CPUS, cpus_per_run
+from raylight.training.trainer import ERROR_LINE, best_checkpoint, task_for
 from raylight.tuning.export import export_history, export_trials
-from raylight.tuning.plan import TRIAL_DRIVER_MEMORY_BYTES, SweepPlan, plan_sweep
+from raylight.tuning.plan import SweepPlan, plan_sweep
 from raylight.tuning.search_space import (
     TIME_ATTR,
     build_param_space,
@@ -37,12 +34,8 @@ from raylight.tuning.search_space import (
     build_search_algorithm,
     check_search_available,
 )
+from raylight.tuning.trials import TRIALS_DIR, build_trainable, is_in_process
 
-# The trial driver only waits on its TorchTrainer; the workers hold the real CPU reservation.
-# Tune refuses a trial with no resources at all, and a fractional CPU would leave 0.99 CPUs
-# free where Ray Data needs a whole one, so the driver reserves a little memory instead.
-TRIAL_DRIVER_RESOURCES: dict[str, float] = {"cpu": 0, "memory": TRIAL_DRIVER_MEMORY_BYTES}
-TRIALS_DIR = "trials"
 _TRIAL_ID = re.compile(r"([0-9a-f]{5}_\d{5})")
 
 
@@ -100,7 +93,13 @@ def run_tuning(
         if on_plan:
             on_plan(plan)
         prepared = prepare_datasets(spec.data, task_for(spec.train), loaded.base_dir)
-        trainable = _trainable(loaded, prepared, sweep_path / TRIALS_DIR)
+        if is_in_process(spec.resources):
+            # Small-model sweeps: every trial reads one shared copy in the object store
+            # instead of each epoch of each trial re-running the reads and maps.
+            prepared = replace(
+                prepared, train=prepared.train.materialize(), val=prepared.val.materialize()
+            )
+        trainable = build_trainable(loaded, prepared, sweep_path / TRIALS_DIR)
         if resuming:
             # Finished trials keep their results; unfinished and errored ones go on from their
             # latest checkpoint (their Train runs keep their names, so Train resumes them).
@@ -151,13 +150,6 @@ def _embedded_cpus(spec: Spec) -> float:
     return cpus_per_run(spec.resources) * (wanted or 1) + RAY_DATA_CPUS
 
 
-def _trainable(loaded: LoadedSpec, prepared: PreparedData, trials_path: Path) -> Any:
-    trainable = tune.with_parameters(
-        run_trial, loaded=loaded, prepared=prepared, trials_path=trials_path
-    )
-    return tune.with_resources(trainable, TRIAL_DRIVER_RESOURCES)
-
-
 def _build_tuner(
     loaded: LoadedSpec,
     trainable: Any,
@@ -167,6 +159,7 @@ def _build_tuner(
 ) -> tune.Tuner:
     spec = loaded.spec
     assert spec.tune is not None
+    in_process = is_in_process(spec.resources)
     return tune.Tuner(
         trainable,
         param_space=build_param_space(spec.tune),
@@ -176,52 +169,31 @@ def _build_tuner(
             num_samples=spec.tune.num_samples,
             max_concurrent_trials=plan.concurrency,
             search_alg=build_search_algorithm(spec.tune, plan.concurrency, spec.train.seed),
-            scheduler=build_scheduler(spec.tune.scheduler, spec.train.epochs),
+            scheduler=build_scheduler(spec.tune, spec.train.epochs),
             time_budget_s=spec.tune.time_budget_s,
-            reuse_actors=False,
+            # Tune can only reuse an actor whose trial thread ends at once (reset_config);
+            # a distributed trial's driver is still tearing down its worker group.
+            reuse_actors=in_process,
+            trial_dirname_creator=trial_dirname,
         ),
         run_config=tune.RunConfig(
             name=sweep_path.name,
             storage_path=str(sweep_path.parent),
             verbose=0,
             failure_config=tune.FailureConfig(max_failures=spec.tune.max_failures),
+            checkpoint_config=tune.CheckpointConfig(  # in-process trials' checkpoints
+                num_to_keep=spec.run.num_checkpoints_to_keep,
+                checkpoint_score_attribute=spec.tune_metric,
+                checkpoint_score_order=spec.tune_mode,
+            ),
             callbacks=[_TrialProgress(on_trial, spec.tune_metric)] if on_trial else [],
         ),
     )
 
 
-def run_trial(
-    config: dict[str, Any], *, loaded: LoadedSpec, prepared: PreparedData, trials_path: Path
-) -> None:
-    """One trial: the sampled values become overrides, validated like CLI input, then one fit."""
-    trial_id = tune.get_context().get_trial_id()
-    trial = loaded.with_overrides(config, source=f"trial {trial_id} of {loaded.path.name}")
-    spec = trial.spec
-    run_path = trials_path / trial_id
-    trainer = build_trainer(
-        spec,
-        trial.spec_hash,
-        prepared,
-        run_config=build_run_config(
-            spec.run,
-            name=trial_id,
-            storage_path=trials_path,
-            metric=spec.tune_metric,
-            mode=spec.tune_mode,
-            callbacks=[TuneReportCallback(), MetricsLog(run_path / METRICS_FILE)],
-        ),
-    )
-    metrics_log = run_path / METRICS_FILE
-    reported_before = _line_count(metrics_log)
-    result = fit(trainer, run_path)
-    if _line_count(metrics_log) == reported_before and result.metrics:
-        # The driver died after this trial's Train run finished but before Tune recorded it:
-        # Train resumed a finished run and reported nothing, so Tune gets the final result here.
-        tune.report(result.metrics)
-
-
-def _line_count(path: Path) -> int:
-    return len(path.read_text().splitlines()) if path.exists() else 0
+def trial_dirname(trial: Any) -> str:
+    """A trial's Tune directory is its id, like its directory under trials/."""
+    return str(trial.trial_id)
 
 
 class _TrialProgress(tune.Callback):
@@ -271,8 +243,11 @@ def _summarize(loaded: LoadedSpec, grid: tune.ResultGrid, sweep_path: Path) -> T
         raise RunError(f"every trial of the sweep failed ({errors}). Sweep directory: {sweep_path}")
     best = grid.get_best_result(metric=metric, mode=mode, scope="all")
     best_id = (best.metrics or {})["trial_id"]
-    train_result = ray.train.Result.from_path(str(sweep_path / TRIALS_DIR / best_id))
-    checkpoint, metrics = best_checkpoint(train_result, metric, mode)
+    if is_in_process(spec.resources):  # the trial reported its checkpoints to Tune itself
+        checkpoint, metrics = best_checkpoint(best, metric, mode)
+    else:
+        train_result = ray.train.Result.from_path(str(sweep_path / TRIALS_DIR / best_id))
+        checkpoint, metrics = best_checkpoint(train_result, metric, mode)
     ranked = sorted(trials, key=lambda t: _rank(t, mode))
     tuning = TuningResult(
         sweep_path=sweep_path,

@@ -1,0 +1,140 @@
+"""The two kinds of trial a sweep runs, and the resources Tune reserves for each.
+
+- A distributed trial (resources.num_workers >= 1) is a small trial driver that fits a
+  TorchTrainer; its reports reach Tune through TuneReportCallback.
+- An in-process trial (num_workers: 0) runs the managed loop inside the Tune trial itself and
+  reports to Tune with its checkpoint, so PBT can hand that checkpoint to another trial, and Tune
+  can reuse the trial's actor for the next trial (no process start per trial).
+
+Either way the sampled values become spec overrides, validated exactly like CLI input.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import ray.train
+import torch
+from ray import tune
+from ray.tune.integration.ray_train import TuneReportCallback
+from torch import nn
+
+from raylight.preprocessing.datasets import PreparedData
+from raylight.spec import LoadedSpec
+from raylight.spec.schema import ResourcesSpec
+from raylight.training.progress import METRICS_FILE, MetricsLog, append_metrics
+from raylight.training.scaling import build_run_config
+from raylight.training.torch_loop import run_loop
+from raylight.training.trainer import build_trainer, fit, loop_config
+from raylight.tuning.plan import TRIAL_DRIVER_MEMORY_BYTES
+
+# The trial driver only waits on its TorchTrainer; the workers hold the real CPU reservation.
+# Tune refuses a trial with no resources at all, and a fractional CPU would leave 0.99 CPUs
+# free where Ray Data needs a whole one, so the driver reserves a little memory instead.
+TRIAL_DRIVER_RESOURCES: dict[str, float] = {"cpu": 0, "memory": TRIAL_DRIVER_MEMORY_BYTES}
+TRIALS_DIR = "trials"
+
+
+def is_in_process(resources: ResourcesSpec) -> bool:
+    return resources.num_workers == 0
+
+
+def build_trainable(loaded: LoadedSpec, prepared: PreparedData, trials_path: Path) -> Any:
+    """The Tune trainable for this spec, with the resources each of its trials holds."""
+    resources = loaded.spec.resources
+    if is_in_process(resources):
+        function, reserved = run_in_process_trial, _in_process_resources(resources)
+    else:
+        function, reserved = run_trial, TRIAL_DRIVER_RESOURCES
+    trainable = tune.with_parameters(
+        function, loaded=loaded, prepared=prepared, trials_path=trials_path
+    )
+    return tune.with_resources(trainable, reserved)
+
+
+def _in_process_resources(resources: ResourcesSpec) -> dict[str, float]:
+    reserved = {"cpu": resources.cpus_per_worker}
+    if resources.gpus_per_worker:
+        reserved["gpu"] = resources.gpus_per_worker  # fractions share a GPU between trials
+    return reserved
+
+
+def _trial_spec(config: dict[str, Any], loaded: LoadedSpec) -> tuple[str, LoadedSpec]:
+    trial_id = tune.get_context().get_trial_id()
+    return trial_id, loaded.with_overrides(config, source=f"trial {trial_id} of {loaded.path.name}")
+
+
+def run_trial(
+    config: dict[str, Any], *, loaded: LoadedSpec, prepared: PreparedData, trials_path: Path
+) -> None:
+    """A distributed trial: one TorchTrainer fit, named after the trial so a rerun resumes it."""
+    trial_id, trial = _trial_spec(config, loaded)
+    spec = trial.spec
+    run_path = trials_path / trial_id
+    metrics_log = run_path / METRICS_FILE
+    trainer = build_trainer(
+        spec,
+        trial.spec_hash,
+        prepared,
+        run_config=build_run_config(
+            spec.run,
+            name=trial_id,
+            storage_path=trials_path,
+            metric=spec.tune_metric,
+            mode=spec.tune_mode,
+            callbacks=[TuneReportCallback(), MetricsLog(metrics_log)],
+        ),
+    )
+    reported_before = _line_count(metrics_log)
+    result = fit(trainer, run_path)
+    if _line_count(metrics_log) == reported_before and result.metrics:
+        # The driver died after this trial's Train run finished but before Tune recorded it:
+        # Train resumed a finished run and reported nothing, so Tune gets the final result here.
+        tune.report(result.metrics)
+
+
+def _line_count(path: Path) -> int:
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+def run_in_process_trial(
+    config: dict[str, Any], *, loaded: LoadedSpec, prepared: PreparedData, trials_path: Path
+) -> None:
+    """An in-process trial: the managed loop, reporting to Tune with a checkpoint each epoch."""
+    trial_id, trial = _trial_spec(config, loaded)
+    session = TuneTrialSession(
+        trial_id,
+        prepared,
+        metrics_path=trials_path / trial_id / METRICS_FILE,
+        use_gpu=trial.spec.resources.gpus_per_worker > 0,
+    )
+    run_loop(loop_config(trial.spec, trial.spec_hash, prepared), session)
+
+
+class TuneTrialSession:
+    """LoopSession for a Tune trial that trains by itself: one rank, the whole dataset."""
+
+    rank = 0
+
+    def __init__(
+        self, trial_id: str, prepared: PreparedData, *, metrics_path: Path, use_gpu: bool
+    ) -> None:
+        self.run_id = trial_id
+        self.datasets = {"train": prepared.train, "val": prepared.val}
+        self.metrics_path = metrics_path
+        # Tune sets CUDA_VISIBLE_DEVICES to the trial's (possibly shared) GPU.
+        self.device = torch.device("cuda" if use_gpu and torch.cuda.is_available() else "cpu")
+
+    def prepare_model(self, model: nn.Module) -> nn.Module:
+        return model.to(self.device)
+
+    def dataset(self, split: str) -> Any:
+        return self.datasets[split]
+
+    def checkpoint(self) -> ray.train.Checkpoint | None:
+        return tune.get_checkpoint()
+
+    def report(self, metrics: dict[str, float], checkpoint: ray.train.Checkpoint | None) -> None:
+        append_metrics(self.metrics_path, metrics)
+        tune.report(metrics, checkpoint=checkpoint)
