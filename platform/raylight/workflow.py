@@ -13,7 +13,7 @@ from raylight.training import TrainingResult, run_training
 from raylight.training.scaling import RAY_DATA_CPUS, cpus_per_run
 from raylight.training.trainer import EpochCallback
 from raylight.tuning import TuningResult, run_tuning
-from raylight.tuning.tuner import TrialCallback
+from raylight.tuning.live import StatusCallback, TrialCallback
 
 
 def run_workflow(
@@ -24,6 +24,7 @@ def run_workflow(
     block: bool = True,
     on_epoch: EpochCallback | None = None,
     on_trial: TrialCallback | None = None,
+    on_status: StatusCallback | None = None,
     on_trained: Callable[[TrainingResult | TuningResult], None] | None = None,
     on_ready: Callable[[ServingEndpoint], None] | None = None,
 ) -> ServingEndpoint:
@@ -39,7 +40,7 @@ def run_workflow(
     ):
         result: TrainingResult | TuningResult
         if loaded.spec.tune is not None:
-            result = run_tuning(loaded, on_trial=on_trial)
+            result = run_tuning(loaded, on_trial=on_trial, on_status=on_status)
         else:
             result = run_training(loaded, on_epoch=on_epoch)
         if on_trained:

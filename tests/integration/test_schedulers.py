@@ -16,7 +16,6 @@ from tests.conftest import DIGITS_SPEC
 pytestmark = pytest.mark.ray
 
 IN_PROCESS = ["resources.num_workers=0", "tune.max_concurrent_trials=4"]
-WIDE_LR = 'tune.search_space={"train.optimizer.lr": {type: loguniform, low: 1.0e-5, high: 0.02}}'
 
 
 def test_two_hundred_tiny_trials_with_asha_mostly_stop_early(
@@ -41,10 +40,19 @@ def test_two_hundred_tiny_trials_with_asha_mostly_stop_early(
     history = pd.read_csv(result.history_csv)
     assert history["trial_id"].nunique() == 200
     assert len(history) == sum(t.epochs for t in result.trials)  # one row per epoch run
+    assert result.report_html.is_file() and result.report_html.parent == result.sweep_path
+
+
+# Four useful learning rates, then four too small to learn much in 4 epochs (grid order).
+GOOD_THEN_WEAK = (
+    'tune.search_space={"train.optimizer.lr": {type: grid, values: '
+    "[0.003, 0.004, 0.005, 0.006, 1.0e-5, 2.0e-5, 3.0e-5, 4.0e-5]}}"
+)
 
 
 @pytest.mark.parametrize(
-    "scheduler", ["{kind: hyperband, reduction_factor: 2}", "{kind: median, grace_period: 1}"]
+    "scheduler",
+    ["{kind: hyperband, reduction_factor: 2}", "{kind: median, grace_period: 1}"],
 )
 def test_hyperband_and_median_stopping_stop_weak_trials(
     ray_cluster: ClusterInfo, tmp_path: Path, scheduler: str
@@ -55,37 +63,49 @@ def test_hyperband_and_median_stopping_stop_weak_trials(
             f"run.storage_path={tmp_path}",
             *IN_PROCESS,
             "train.epochs=4",
-            "tune.num_samples=8",
+            "tune.search=grid",
+            "tune.num_samples=1",
             f"tune.scheduler={scheduler}",
-            WIDE_LR,
+            GOOD_THEN_WEAK,
         ],
     )
     result = run_tuning(loaded)
-    epochs = [t.epochs for t in result.trials]
-    assert len(epochs) == 8 and {t.status for t in result.trials} == {"TERMINATED"}
-    assert max(epochs) == 4 and min(epochs) < 4, epochs
+    assert len(result.trials) == 8 and {t.status for t in result.trials} == {"TERMINATED"}
+    epochs = {t.config["train.optimizer.lr"]: t.epochs for t in result.trials}
+    assert max(epochs.values()) == 4
+    stopped = [lr for lr, n in epochs.items() if n < 4]
+    assert stopped, f"nothing stopped early: {epochs}"
+    if "median" in scheduler:  # the weak trials start after the good ones have reported
+        assert all(epochs[lr] < 4 for lr in epochs if lr < 1e-4), epochs
+    assert result.best_config["train.optimizer.lr"] > 1e-4
     assert read_meta(result.checkpoint_path).metrics["val_accuracy"] == pytest.approx(
         result.metric_value
     )
 
 
+@pytest.mark.parametrize("workers", [0, 1], ids=["in-process", "distributed"])
 def test_pbt_exploit_continues_from_the_donors_weights(
-    ray_cluster: ClusterInfo, tmp_path: Path
+    ray_cluster: ClusterInfo, tmp_path: Path, workers: int
 ) -> None:
     loaded = load_spec(
         DIGITS_SPEC,
         [
             f"run.storage_path={tmp_path}",
-            *IN_PROCESS,
-            "train.epochs=6",
+            f"resources.num_workers={workers}",
+            "tune.max_concurrent_trials=4",
+            # Distributed trials start a worker group per exploit: fewer epochs, fewer restarts.
+            f"train.epochs={6 if workers == 0 else 4}",
             "tune.num_samples=4",
-            "run.num_checkpoints_to_keep=20",  # keep every donor checkpoint for the check
-            "tune.scheduler={kind: pbt, perturbation_interval: 2, quantile_fraction: 0.25}",
-            WIDE_LR,
+            # The bottom half copies the top half every 2 epochs (the default
+            # run.num_checkpoints_to_keep stays: PBT sweeps keep every checkpoint they report).
+            "tune.scheduler={kind: pbt, perturbation_interval: 2, quantile_fraction: 0.5}",
+            'tune.search_space={"train.optimizer.lr": {type: loguniform, low: 1.0e-5, high: 0.01}}',
         ],
     )
     result = run_tuning(loaded)
     assert len(result.trials) == 4
+    best_meta = read_meta(result.checkpoint_path)
+    assert result.best_config == {"train.optimizer.lr": best_meta.spec["train"]["optimizer"]["lr"]}
 
     checkpoints = {
         path: read_meta(path.parent)
@@ -100,10 +120,25 @@ def test_pbt_exploit_continues_from_the_donors_weights(
         donor_model, _ = load_model(donor_dir)
         # The weights the exploited trial loaded are exactly the donor checkpoint's.
         assert source["weights_sha256"] == weights_digest(donor_model)
-        # It went on from the donor's epoch, not from its own.
-        assert meta.epoch > source["epoch"]
+        # It went on from the donor's epoch, with its own (mutated) learning rate in effect.
         assert (meta.run_id, source["epoch"] + 1) in by_run_epoch
+        assert meta.metrics["lr"] == pytest.approx(meta.spec["train"]["optimizer"]["lr"])
+    donor_lrs = {
+        by_run_epoch[(m.started_from["run_id"], m.started_from["epoch"])]: m.metrics["lr"]
+        for m in exploited
+        if m.started_from
+    }
+    donors = {path: read_meta(path).metrics["lr"] for path in donor_lrs}
+    assert any(donor_lrs[path] != donors[path] for path in donor_lrs), "no lr was mutated"
 
 
 def _started_from_other_trial(meta: CheckpointMeta) -> bool:
-    return bool(meta.started_from) and meta.started_from["run_id"] != meta.run_id
+    """A distributed trial's Train run is `<trial id>` or, when started from a checkpoint,
+    `<trial id>-<suffix>`; compare trials, not runs."""
+    if not meta.started_from or not meta.run_id:
+        return False
+    return _trial(meta.started_from["run_id"]) != _trial(meta.run_id)
+
+
+def _trial(run_id: str) -> str:
+    return run_id.split("-")[0]

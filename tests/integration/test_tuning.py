@@ -105,3 +105,33 @@ def test_a_failing_trial_is_reported_and_the_sweep_goes_on(
     history = pd.read_csv(result.history_csv)
     good = history[history["trial_id"] == by_hidden[32].trial_id]
     assert list(good["epoch"]) == [1, 2] and good["val_accuracy"].notna().all()
+
+
+def test_conditional_values_reach_only_the_trials_whose_condition_holds(
+    ray_cluster: ClusterInfo, tmp_path: Path
+) -> None:
+    loaded = load_spec(
+        DIGITS_SPEC,
+        [
+            f"run.storage_path={tmp_path}",
+            *FAST,
+            "resources.num_workers=0",
+            "tune.num_samples=6",
+            "tune.max_concurrent_trials=3",
+            "tune.search_space={"
+            '"train.optimizer.name": {type: choice, values: [adamw, sgd]}, '
+            '"train.optimizer.momentum": {type: conditional, depends_on: train.optimizer.name, '
+            "cases: {sgd: {type: uniform, low: 0.5, high: 0.6}}}}",
+        ],
+    )
+    default_momentum = loaded.spec.train.optimizer.momentum
+    result = run_tuning(loaded)
+    assert {t.status for t in result.trials} == {"TERMINATED"}
+    history = pd.read_csv(result.history_csv)
+    assert set(history["trial_id"]) == {t.trial_id for t in result.trials}
+    for path in result.sweep_path.glob("*/checkpoint_*/raylight.json"):
+        optimizer = read_meta(path.parent).spec["train"]["optimizer"]
+        if optimizer["name"] == "sgd":
+            assert 0.5 <= optimizer["momentum"] < 0.6
+        else:
+            assert optimizer["momentum"] == default_momentum

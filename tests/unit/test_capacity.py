@@ -87,6 +87,18 @@ def test_unschedulable_sweeps_are_refused_with_the_short_resource() -> None:
     assert plan_sweep(gpu_sweep, 64, 8).concurrency == 2  # GPUs, not CPUs, bound it
 
 
+def test_in_process_trials_hold_one_workers_share_and_may_split_a_gpu() -> None:
+    spec = spec_with(
+        resources={"num_workers": 0, "cpus_per_worker": 1, "gpus_per_worker": 0.25},
+        tune={"search_space": SPACE, "scheduler": {"kind": "hyperband", "max_t": 4}},
+    )
+    plan = plan_sweep(spec, 9, 1)
+    assert (plan.cpus_per_trial, plan.gpus_per_trial) == (1, 0.25)
+    assert plan.concurrency == 4  # four quarter-GPU trials on one GPU
+    assert plan.max_epochs_per_trial == 4  # HyperBand's max_t caps epochs like ASHA's
+    assert any("in-process" in line for line in plan.lines())
+
+
 def test_serve_cpus_count_autoscaling_at_its_maximum() -> None:
     assert serve_cpus(ServeSpec(num_replicas=3, cpus_per_replica=0.5)) == 1.5
     assert serve_cpus(ServeSpec(autoscaling=AutoscalingSpec(max_replicas=4))) == 2.0

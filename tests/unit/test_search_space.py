@@ -9,12 +9,13 @@ from ray.tune.schedulers import (
     MedianStoppingRule,
     PopulationBasedTraining,
 )
-from ray.tune.search import ConcurrencyLimiter
+from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter
 
 from raylight.errors import ComponentError, SpecError
 from raylight.spec import load_spec
 from raylight.spec.schema import TuneSpec
 from raylight.tuning.search_space import (
+    applied_values,
     build_param_space,
     build_scheduler,
     build_search_algorithm,
@@ -94,23 +95,49 @@ def test_pbt_mutates_training_values_and_keeps_the_architecture() -> None:
     assert explore({"train.optimizer.lr": 1e-5})["train.optimizer.lr"] == 1e-4
 
 
-def test_pbt_needs_random_search_and_in_process_trials() -> None:
+def test_pbt_needs_random_search_without_grids() -> None:
     with pytest.raises(ValueError, match=r"needs tune\.search: random"):
         sweep("optuna", {"train.optimizer.lr": LR}, {"kind": "pbt"})
-    with pytest.raises(SpecError) as raised:
-        load_spec(DIGITS_SPEC, overrides=["tune.scheduler={kind: pbt}"])
-    (problem,) = raised.value.problems
-    assert "resources.num_workers: 0" in problem.message
+    with pytest.raises(ValueError, match=r"found train\.seed"):
+        sweep("random", {"train.seed": {"type": "grid", "values": [0, 1]}}, {"kind": "pbt"})
+    # Distributed trials hand their checkpoints to Tune too, so PBT takes the shipped spec.
+    assert load_spec(DIGITS_SPEC, overrides=["tune.scheduler={kind: pbt}"]).spec.tune
 
 
-def test_optuna_and_hyperopt_searchers_are_built() -> None:
-    from ray.tune.search.optuna import OptunaSearch
-
-    space = {"train.optimizer.lr": {"type": "loguniform", "low": 1e-4, "high": 1e-1}}
-    assert isinstance(build_search_algorithm(sweep("optuna", space), 2, seed=0), OptunaSearch)
-    limiter = build_search_algorithm(sweep("hyperopt", space), 3, seed=0)
+@pytest.mark.parametrize(
+    ("search", "searcher"), [("optuna", "OptunaSearch"), ("hyperopt", "HyperOptSearch")]
+)
+def test_model_based_searchers_are_limited_to_the_planned_concurrency(
+    search: str, searcher: str
+) -> None:
+    # Tune's max_concurrent_trials is left unset, so the searcher itself must hold the limit.
+    limiter = build_search_algorithm(sweep(search, {"train.optimizer.lr": LR}), 3, seed=0)
     assert isinstance(limiter, ConcurrencyLimiter) and limiter.max_concurrent == 3
-    assert build_search_algorithm(sweep("random", space), 2, seed=0) is None
+    assert type(limiter.searcher).__name__ == searcher
+
+
+@pytest.mark.parametrize("search", ["random", "grid"])
+def test_basic_search_is_limited_to_the_planned_concurrency(search: str) -> None:
+    space = {"model.kwargs.hidden": {"type": "choice", "values": [8, 16]}}
+    basic = build_search_algorithm(sweep(search, space), 2, seed=0)
+    assert isinstance(basic, BasicVariantGenerator) and basic.max_concurrent == 2
+
+
+def test_random_search_samples_the_same_configurations_for_the_same_seed() -> None:
+    spec = sweep("random", {"train.optimizer.lr": LR})
+
+    def first_configs(seed: int) -> list[float]:
+        searcher = build_search_algorithm(spec, 4, seed=seed)
+        searcher.add_configurations(
+            [
+                tune.Experiment(
+                    "x", lambda config: None, config=build_param_space(spec), num_samples=3
+                )
+            ]
+        )
+        return [searcher.next_trial().config["train.optimizer.lr"] for _ in range(3)]
+
+    assert first_configs(7) == first_configs(7) != first_configs(8)
 
 
 def test_a_missing_search_package_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -130,3 +157,68 @@ def test_a_missing_search_package_names_the_extra(monkeypatch: pytest.MonkeyPatc
 def test_model_based_search_refuses_grid_entries() -> None:
     with pytest.raises(ValueError, match="samples values itself"):
         sweep("optuna", {"train.seed": {"type": "grid", "values": [0, 1]}})
+
+
+CONDITIONAL_SPACE = {
+    "train.optimizer.name": {"type": "choice", "values": ["adamw", "sgd"]},
+    "train.optimizer.momentum": {
+        "type": "conditional",
+        "depends_on": "train.optimizer.name",
+        "cases": {"sgd": {"type": "uniform", "low": 0.5, "high": 0.9}},
+    },
+}
+
+
+def test_a_conditional_value_is_sampled_only_when_its_condition_holds() -> None:
+    spec = sweep("random", CONDITIONAL_SPACE)
+    searcher = build_search_algorithm(spec, 20, seed=3)
+    space = build_param_space(spec)
+    searcher.add_configurations(
+        [tune.Experiment("x", lambda config: None, config=space, num_samples=20)]
+    )
+    configs = [searcher.next_trial().config for _ in range(20)]
+    assert {c["train.optimizer.name"] for c in configs} == {"adamw", "sgd"}
+    for config in configs:
+        momentum = config["train.optimizer.momentum"]
+        if config["train.optimizer.name"] == "sgd":
+            assert 0.5 <= momentum < 0.9
+        else:
+            assert momentum is None
+            # The trial applies the other values and leaves momentum at its spec value.
+            assert applied_values(spec, config) == {"train.optimizer.name": "adamw"}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"depends_on": "train.seed"}, r"must name another search_space key of type choice"),
+        ({"cases": {"adam": {"type": "uniform", "low": 0.1, "high": 0.2}}}, r"cases adam are not"),
+    ],
+)
+def test_a_conditional_must_name_a_discrete_key_and_its_values(
+    change: dict[str, object], message: str
+) -> None:
+    space = {**CONDITIONAL_SPACE}
+    space["train.optimizer.momentum"] = {**CONDITIONAL_SPACE["train.optimizer.momentum"], **change}
+    with pytest.raises(ValueError, match=message):
+        sweep("random", space)
+
+
+def test_model_based_search_refuses_conditional_values() -> None:
+    with pytest.raises(ValueError, match=r"cannot sample conditional values"):
+        sweep("optuna", CONDITIONAL_SPACE)
+
+
+def test_conditional_values_are_validated_together_with_their_condition() -> None:
+    # momentum is refused for adamw (the spec's optimizer), so it is checked with name=sgd.
+    space = (
+        'tune.search_space={"train.optimizer.name": {type: choice, values: [adamw, sgd]}, '
+        '"train.optimizer.momentum": {type: conditional, depends_on: train.optimizer.name, '
+        "cases: {sgd: {type: uniform, low: 0.5, high: HIGH}}}}"
+    )
+    assert load_spec(DIGITS_SPEC, [space.replace("HIGH", "0.99")]).spec.tune
+    with pytest.raises(SpecError) as raised:
+        load_spec(DIGITS_SPEC, [space.replace("HIGH", "1.5")])
+    (problem,) = raised.value.problems
+    assert problem.path == "tune.search_space.train.optimizer.momentum"
+    assert "a sampled value 1.5 is invalid" in problem.message

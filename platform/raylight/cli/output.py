@@ -13,13 +13,14 @@ if TYPE_CHECKING:
     from raylight.jobs.submit import JobRow
     from raylight.serving.deployment import ServingEndpoint
     from raylight.training import TrainingResult
-    from raylight.tuning import TrialSummary, TuningResult
+    from raylight.tuning import SweepStatus, TrialSummary, TuningResult
     from raylight.tuning.plan import SweepPlan
 
 # Piped output (CI logs, `| tee`) gets wide lines instead of rich's 80-column default.
 _WIDTH = None if sys.stdout.isatty() else 160
 console = Console(highlight=False, soft_wrap=True, width=_WIDTH)
 errors = Console(stderr=True, highlight=False, soft_wrap=True, width=_WIDTH)
+TABLE_ROWS = 20  # of a sweep's trials on screen; trials.csv and report.html have them all
 
 
 def print_error(message: str, *, hint: str | None = None) -> None:
@@ -44,6 +45,19 @@ def print_trial(trial: TrialSummary) -> None:
     console.print(f"  trial {trial.trial_id} {status:<10} {value}  epochs {trial.epochs}  {params}")
 
 
+def print_status(status: SweepStatus) -> None:
+    """The sweep's live line: trials by state and the best value so far."""
+    order = ("RUNNING", "PENDING", "PAUSED", "TERMINATED", "ERROR")
+    counts = "  ".join(
+        f"{state.lower()} {status.counts[state]}" for state in order if status.counts.get(state)
+    )
+    best = "-" if status.best_value is None else f"{status.best_value:.4f} ({status.best_trial})"
+    console.print(
+        f"[dim]{status.elapsed_s:5.0f}s[/]  {counts}  of {status.total}  "
+        f"best {status.metric} {best}"
+    )
+
+
 def print_training(result: TrainingResult) -> None:
     console.print(f"[bold green]trained[/]: {result.metric} {result.metric_value:.4f}")
     console.print(f"  checkpoint  {result.checkpoint_path}")
@@ -55,7 +69,7 @@ def print_tuning(result: TuningResult) -> None:
     keys = sorted({k for t in result.trials for k in t.config})
     for column in ("trial", "status", result.metric, "epochs", *keys):
         table.add_column(column)
-    for trial in result.trials:
+    for trial in result.trials[:TABLE_ROWS]:
         value = "-" if trial.metric_value is None else f"{trial.metric_value:.4f}"
         table.add_row(
             trial.trial_id,
@@ -65,6 +79,8 @@ def print_tuning(result: TuningResult) -> None:
             *[_short(trial.config.get(k)) for k in keys],
         )
     console.print(table)
+    if len(result.trials) > TABLE_ROWS:
+        console.print(f"  ... {len(result.trials) - TABLE_ROWS} more trials in trials.csv")
     failed = [t for t in result.trials if t.error]
     for trial in failed:
         console.print(f"  [red]{trial.trial_id} failed:[/] {escape(trial.error or '')}")
@@ -77,6 +93,7 @@ def print_tuning(result: TuningResult) -> None:
     console.print(f"  checkpoint  {result.checkpoint_path}")
     console.print(f"  sweep       {result.sweep_path}")
     console.print(f"  exported    {result.trials_csv}, {result.history_csv}")
+    console.print(f"  report      {result.report_html}")
 
 
 def print_plan(plan: SweepPlan, title: str = "plan") -> None:

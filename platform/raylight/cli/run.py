@@ -11,6 +11,7 @@ from raylight.cli.output import (
     console,
     print_endpoint,
     print_epoch,
+    print_status,
     print_training,
     print_trial,
     print_tuning,
@@ -58,6 +59,7 @@ def run(
         block=not detach_after_smoke,
         on_epoch=print_epoch(loaded.spec.train.epochs),
         on_trial=print_trial,
+        on_status=print_status,
         on_trained=trained,
         on_ready=ready,
     )

@@ -14,13 +14,12 @@ def train(
 ) -> None:
     """Train the spec's model on a Ray Train worker group and keep its best checkpoints."""
     from raylight.training import run_training
+    from raylight.training.scaling import train_workers
 
     loaded = load_checked(spec, overrides)
-    resources = loaded.spec.resources
+    workers = train_workers(loaded.spec.resources)
     epochs = loaded.spec.train.epochs
-    console.print(
-        f"training [bold]{loaded.spec.name}[/] on {resources.num_workers} workers ({epochs} epochs)"
-    )
+    console.print(f"training [bold]{loaded.spec.name}[/] on {workers} workers ({epochs} epochs)")
     result = run_training(
         loaded, address=address, verbose=Flags.debug, on_epoch=print_epoch(loaded.spec.train.epochs)
     )

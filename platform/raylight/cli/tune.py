@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from raylight.cli.common import ADDRESS, OVERRIDES, SPEC, Flags
-from raylight.cli.output import console, print_plan, print_trial, print_tuning
+from raylight.cli.output import console, print_plan, print_status, print_trial, print_tuning
 from raylight.components import load_checked
 
 
@@ -28,7 +28,12 @@ def tune(
         return
     console.print(f"tuning [bold]{loaded.spec.name}[/]")
     result = run_tuning(
-        loaded, address=address, verbose=Flags.debug, on_trial=print_trial, on_plan=print_plan
+        loaded,
+        address=address,
+        verbose=Flags.debug,
+        on_trial=print_trial,
+        on_status=print_status,
+        on_plan=print_plan,
     )
     print_tuning(result)
     console.print(f"serve it: raylight serve {spec}")

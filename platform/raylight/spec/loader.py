@@ -15,7 +15,15 @@ from pydantic import ValidationError
 from raylight.errors import Problem, SpecError
 from raylight.spec.overrides import apply_overrides, parse_override
 from raylight.spec.problems import Loc, problems_from_validation
-from raylight.spec.schema import Choice, Distribution, Grid, RandInt, Spec
+from raylight.spec.schema import (
+    Choice,
+    Conditional,
+    Distribution,
+    Grid,
+    RandInt,
+    Spec,
+    case_text,
+)
 from raylight.spec.yaml_numbers import compose_yaml, load_yaml
 
 PROJECT_MARKERS = ("pyproject.toml", ".git")
@@ -134,11 +142,12 @@ def check_search_space(spec: Spec, tree: Mapping[str, Any], lines: dict[Loc, int
             allowed = " or ".join(f"{s}.*" for s in TUNABLE_SECTIONS)
             problems.append(Problem(where, f"only {allowed} paths can be tuned.", line))
             continue
-        for value in representative_values(distribution):
+        for overrides in _representative_overrides(key, distribution, spec.tune.search_space):
             try:
-                validate_tree(apply_overrides(tree, {key: value}), "", {})
+                validate_tree(apply_overrides(tree, overrides), "", {})
             except SpecError as error:
                 reasons = "; ".join(p.render() for p in error.problems)
+                value = overrides[key]
                 problems.append(
                     Problem(where, f"a sampled value {value!r} is invalid: {reasons}", line)
                 )
@@ -146,8 +155,25 @@ def check_search_space(spec: Spec, tree: Mapping[str, Any], lines: dict[Loc, int
     return problems
 
 
+def _representative_overrides(
+    key: str, distribution: Distribution, space: Mapping[str, Distribution]
+) -> list[dict[str, Any]]:
+    """What a trial may apply for `key`; a conditional value comes with the value it needs."""
+    if not isinstance(distribution, Conditional):
+        return [{key: value} for value in representative_values(distribution)]
+    parent = space[distribution.depends_on]
+    assert isinstance(parent, Choice | Grid)  # checked by TuneSpec
+    overrides = []
+    for case, case_distribution in distribution.cases.items():
+        condition = next(v for v in parent.values if case_text(v) == case)
+        for value in representative_values(case_distribution):
+            overrides.append({distribution.depends_on: condition, key: value})
+    return overrides
+
+
 def representative_values(distribution: Distribution) -> list[Any]:
     """Values a trial may receive: every discrete value, or both ends of a range."""
+    assert not isinstance(distribution, Conditional)  # see _representative_overrides
     if isinstance(distribution, Choice | Grid):
         return list(distribution.values)
     if isinstance(distribution, RandInt):

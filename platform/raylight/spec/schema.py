@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 BUILDER_PATTERN = r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$"
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
@@ -183,9 +183,10 @@ class ResourcesSpec(Section):
     num_workers: int = Field(
         default=2,
         ge=0,
-        description="Ray Train workers (DDP ranks). 0 trains in the calling process instead: "
-        "no worker group to start, for small models where start-up would dominate (each Tune "
-        "trial then trains inside its own trial actor, which holds cpus/gpus_per_worker).",
+        description="Ray Train workers (DDP ranks). 0 = in-process sweep trials: each Tune "
+        "trial trains inside its own (reused) trial actor, which holds cpus/gpus_per_worker; no "
+        "worker group to start, for small models where start-up would dominate. A plain "
+        "`raylight train` of such a spec runs one worker.",
     )
     cpus_per_worker: float = Field(default=1.0, gt=0, description="CPUs reserved per worker.")
     gpus_per_worker: float = Field(
@@ -260,8 +261,39 @@ class Grid(Section):
     values: list[Any] = Field(min_length=1, description="Every value is tried.")
 
 
+CaseDistribution = Annotated[Uniform | LogUniform | RandInt | Choice, Field(discriminator="type")]
+
+
+class Conditional(Section):
+    type: Literal["conditional"] = Field(
+        description="Sampled only for some values of another search-space key; for any other "
+        "value the path keeps its spec value (random and grid search)."
+    )
+    depends_on: str = Field(
+        description="The search-space key it depends on (a choice or grid entry). Not `on`: "
+        "YAML reads a bare `on` key as true."
+    )
+    cases: dict[str, CaseDistribution] = Field(
+        min_length=1,
+        description="Value of depends_on (as text: sgd, 64, true) -> the distribution used then.",
+    )
+
+    @field_validator("cases", mode="before")
+    @classmethod
+    def _keys_as_text(cls, cases: Any) -> Any:
+        """YAML reads `64:` as an int; depends_on values are matched by their text."""
+        if isinstance(cases, dict):
+            return {case_text(key): value for key, value in cases.items()}
+        return cases
+
+
+def case_text(value: Any) -> str:
+    """How a value of a conditional's depends_on key is matched against its cases."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
 Distribution = Annotated[
-    Uniform | LogUniform | RandInt | Choice | Grid, Field(discriminator="type")
+    Uniform | LogUniform | RandInt | Choice | Grid | Conditional, Field(discriminator="type")
 ]
 
 
@@ -375,8 +407,34 @@ class TuneSpec(Section):
         return data
 
     @model_validator(mode="after")
+    def _conditions_name_discrete_keys(self) -> TuneSpec:
+        for key, distribution in self.search_space.items():
+            if not isinstance(distribution, Conditional):
+                continue
+            parent = self.search_space.get(distribution.depends_on)
+            if not isinstance(parent, Choice | Grid):
+                raise ValueError(
+                    f"tune.search_space.{key}: depends_on {distribution.depends_on!r} must name "
+                    "another search_space key of type choice or grid."
+                )
+            known = {case_text(v) for v in parent.values}
+            unknown = sorted(set(distribution.cases) - known)
+            if unknown:
+                raise ValueError(
+                    f"tune.search_space.{key}: cases {', '.join(unknown)} are not values of "
+                    f"{distribution.depends_on} ({', '.join(sorted(known))})."
+                )
+        return self
+
+    @model_validator(mode="after")
     def _search_fits_space(self) -> TuneSpec:
         if self.search in ("optuna", "hyperopt"):
+            conditional = [k for k, d in self.search_space.items() if isinstance(d, Conditional)]
+            if conditional:
+                raise ValueError(
+                    f"tune.search {self.search!r} cannot sample conditional values "
+                    f"({', '.join(conditional)}); use tune.search: random or grid."
+                )
             grids = [k for k, d in self.search_space.items() if isinstance(d, Grid)]
             if grids:
                 raise ValueError(
@@ -385,7 +443,9 @@ class TuneSpec(Section):
                 )
         if self.search == "grid":
             continuous = [
-                k for k, d in self.search_space.items() if not isinstance(d, Choice | Grid)
+                k
+                for k, d in self.search_space.items()
+                if not isinstance(d, Choice | Grid | Conditional)
             ]
             if continuous:
                 raise ValueError(
@@ -479,12 +539,6 @@ class Spec(Section):
             raise ValueError(
                 f"tune.mode {self.tune.mode!r} would pick the worst trial by {metric!r}; "
                 f"use {METRIC_MODES[metric]!r} or leave tune.mode unset."
-            )
-        if isinstance(self.tune.scheduler, PbtScheduler) and self.resources.num_workers > 0:
-            raise ValueError(
-                "tune.scheduler 'pbt' hands one trial's checkpoint to another, which Raylight "
-                "supports for in-process trials only: set resources.num_workers: 0 (got "
-                f"{self.resources.num_workers})."
             )
         return self
 

@@ -35,7 +35,8 @@ class LoopSession(Protocol):
 class TrainWorkerSession:
     """One rank of a Ray Train worker group (or Train's local mode with num_workers=0)."""
 
-    def __init__(self) -> None:
+    def __init__(self, start_from: str | None = None) -> None:
+        self.start_from = start_from
         context = ray.train.get_context()
         self.rank = context.get_world_rank()
         self.run_id = context.get_experiment_name()
@@ -49,7 +50,11 @@ class TrainWorkerSession:
         return ray.train.get_dataset_shard(split)
 
     def checkpoint(self) -> ray.train.Checkpoint | None:
-        return ray.train.get_checkpoint()
+        """The run's own latest checkpoint after a restart, else the one it was started from."""
+        own = ray.train.get_checkpoint()
+        if own is None and self.start_from:
+            return ray.train.Checkpoint(self.start_from)
+        return own
 
     def report(self, metrics: dict[str, float], checkpoint: ray.train.Checkpoint | None) -> None:
         ray.train.report(metrics, checkpoint=checkpoint)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,10 +37,14 @@ class MetricsLog(ray.train.UserCallback):
 
 
 def append_metrics(path: Path, metrics: dict[str, Any]) -> None:
-    """One JSON line per epoch: what `follow_metrics` and the sweep's history export read."""
+    """One JSON line per epoch: what `follow_metrics` and the sweep's history export read.
+
+    `reported_at` (Unix time) orders epochs across trials, for best-so-far against compute.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps({**metrics, "reported_at": round(time.time(), 3)}, default=float)
     with open(path, "a") as file:
-        file.write(json.dumps(metrics, default=float) + "\n")
+        file.write(line + "\n")
 
 
 def format_metrics(metrics: dict[str, Any], epochs: int) -> str:

@@ -10,12 +10,20 @@ from raylight.errors import ClusterError
 from raylight.spec.schema import ResourcesSpec, RunSpec
 
 
+def train_workers(resources: ResourcesSpec) -> int:
+    """Workers of a Ray Train run: num_workers 0 (in-process sweep trials) trains on one.
+
+    Train's own local mode (num_workers=0) keeps no checkpoints, so it is not used.
+    """
+    return max(resources.num_workers, 1)
+
+
 def build_scaling_config(resources: ResourcesSpec) -> ray.train.ScalingConfig:
     worker = {"CPU": resources.cpus_per_worker}
     if resources.gpus_per_worker:
         worker["GPU"] = resources.gpus_per_worker
     return ray.train.ScalingConfig(
-        num_workers=resources.num_workers,
+        num_workers=train_workers(resources),
         use_gpu=resources.gpus_per_worker > 0,
         resources_per_worker=worker,
     )
@@ -51,11 +59,11 @@ RAY_DATA_CPUS = 1
 
 def cpus_per_run(resources: ResourcesSpec) -> float:
     """With num_workers 0 the calling process trains, holding one worker's share itself."""
-    return max(resources.num_workers, 1) * resources.cpus_per_worker
+    return train_workers(resources) * resources.cpus_per_worker
 
 
 def gpus_per_run(resources: ResourcesSpec) -> float:
-    return max(resources.num_workers, 1) * resources.gpus_per_worker
+    return train_workers(resources) * resources.gpus_per_worker
 
 
 def max_concurrent_runs(resources: ResourcesSpec, num_cpus: float) -> int:
@@ -66,17 +74,18 @@ def max_concurrent_runs(resources: ResourcesSpec, num_cpus: float) -> int:
 def check_fits_cluster(resources: ResourcesSpec, num_cpus: float, num_gpus: float) -> None:
     """Refuse a run the cluster can never place: Ray Train would otherwise wait forever."""
     need_cpus = cpus_per_run(resources) + RAY_DATA_CPUS
+    workers = train_workers(resources)
     need_gpus = gpus_per_run(resources)
     if need_cpus > num_cpus:
         raise ClusterError(
-            f"resources: {resources.num_workers} workers x {resources.cpus_per_worker} CPU, plus "
+            f"resources: {workers} workers x {resources.cpus_per_worker} CPU, plus "
             f"{RAY_DATA_CPUS} CPU for Ray Data, need {need_cpus:g} CPUs; the cluster has "
             f"{num_cpus:g}. Lower resources.num_workers or resources.cpus_per_worker, or use a "
             "bigger cluster."
         )
     if need_gpus > num_gpus:
         raise ClusterError(
-            f"resources: {resources.num_workers} workers x {resources.gpus_per_worker} GPU need "
+            f"resources: {workers} workers x {resources.gpus_per_worker} GPU need "
             f"{need_gpus:g} GPUs; the cluster has {num_gpus:g}. Set resources.gpus_per_worker=0 "
             "to train on CPUs."
         )

@@ -34,7 +34,7 @@ SHUFFLE_BUFFER_BATCHES = 16
 
 def train_fn_per_worker(config: dict[str, Any]) -> None:
     """The Ray Train entry point: the managed loop on this worker's rank."""
-    run_loop(config, TrainWorkerSession())
+    run_loop(config, TrainWorkerSession(start_from=config.get("start_from")))
 
 
 def run_loop(config: dict[str, Any], session: LoopSession) -> None:
@@ -55,10 +55,10 @@ def run_loop(config: dict[str, Any], session: LoopSession) -> None:
         num_features=preprocessing.num_features,
         num_outputs=preprocessing.num_outputs,
     )
-    resumed, started_from = _load_checkpoint(session.checkpoint(), model)
+    resumed, started_from = _load_checkpoint(session.checkpoint(), model, session.rank)
     model = session.prepare_model(model)  # device + DDP; the optimizer comes after
     optimizer = build_optimizer(spec.train.optimizer, model.parameters())
-    start_epoch = _resume(optimizer, resumed)
+    start_epoch = _resume(optimizer, resumed, spec.train.optimizer)
     loss_fn = nn.CrossEntropyLoss() if spec.train.loss == "cross_entropy" else nn.MSELoss()
     is_classification = preprocessing.task == "classification"
     train_shard = session.dataset("train")
@@ -81,6 +81,7 @@ def run_loop(config: dict[str, Any], session: LoopSession) -> None:
         metrics = _metrics(
             epoch + 1, _all_reduce(train_sums), _all_reduce(val_sums), is_classification
         )
+        metrics["lr"] = float(optimizer.param_groups[0]["lr"])  # what was used, not asked for
         _report(session, metrics, _unwrap(model), optimizer, config, started_from)
 
 
@@ -162,6 +163,7 @@ def _report(
         if session.rank == 0:
             state = {
                 "epoch": int(metrics["epoch"]),
+                "optimizer_name": config["spec"]["train"]["optimizer"]["name"],
                 "optimizer": optimizer.state_dict(),
                 "torch_rng": torch.get_rng_state(),
             }
@@ -181,12 +183,13 @@ def _report(
 
 
 def _load_checkpoint(
-    checkpoint: ray.train.Checkpoint | None, model: nn.Module
+    checkpoint: ray.train.Checkpoint | None, model: nn.Module, rank: int
 ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """Load a checkpoint's weights into `model`; return its training state and its lineage.
 
     The lineage (which run and epoch wrote it, and a digest of the weights as loaded) goes into
     every checkpoint this run writes, so a PBT exploit or a restart can be traced and checked.
+    Only rank 0 writes checkpoints, so only rank 0 hashes the weights.
     """
     from safetensors.torch import load_model
 
@@ -194,24 +197,36 @@ def _load_checkpoint(
         return None, None
     with checkpoint.as_directory() as directory:
         load_model(model, str(Path(directory) / MODEL_FILE))
+        state = load_training_state(Path(directory))
+        if rank != 0:
+            return state, None
         meta = read_meta(Path(directory))
         lineage = {
             "run_id": meta.run_id,
             "epoch": meta.epoch,
             "weights_sha256": weights_digest(model),
         }
-        return load_training_state(Path(directory)), lineage
+        return state, lineage
 
 
-def _resume(optimizer: torch.optim.Optimizer, state: dict[str, Any] | None) -> int:
+def _resume(
+    optimizer: torch.optim.Optimizer, state: dict[str, Any] | None, spec: OptimizerSpec
+) -> int:
     """Restore optimizer and RNG state; return the epoch to start at (0 for a fresh run).
 
-    load_state_dict moves the optimizer state onto the parameters' device, which is why the
-    optimizer is built after prepare_model has moved the model.
+    The checkpoint may come from another configuration (a PBT donor): its optimizer state is
+    loaded only for the same optimizer, and the spec's own values (lr, weight decay, momentum)
+    are put back, since load_state_dict restores the donor's. load_state_dict also moves the
+    state onto the parameters' device, which is why the optimizer is built after prepare_model.
     """
     if state is None:
         return 0
-    optimizer.load_state_dict(state["optimizer"])
+    if state.get("optimizer_name", spec.name) == spec.name:
+        optimizer.load_state_dict(state["optimizer"])
+        for group in optimizer.param_groups:
+            group["lr"], group["weight_decay"] = spec.lr, spec.weight_decay
+            if "momentum" in group:
+                group["momentum"] = spec.momentum
     torch.set_rng_state(state["torch_rng"])
     return int(state["epoch"])
 

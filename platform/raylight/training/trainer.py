@@ -111,12 +111,21 @@ def task_for(train: TrainSpec) -> Task:
 
 
 def build_trainer(
-    spec: Spec, spec_hash: str, prepared: PreparedData, *, run_config: ray.train.RunConfig
+    spec: Spec,
+    spec_hash: str,
+    prepared: PreparedData,
+    *,
+    run_config: ray.train.RunConfig,
+    start_from: str | None = None,
 ) -> TorchTrainer:
-    """The TorchTrainer for one run; used as is by tuning for each trial."""
+    """The TorchTrainer for one run; used as is by tuning for each trial.
+
+    `start_from`: a checkpoint directory the run begins from (a PBT donor's), unless the run has
+    a checkpoint of its own to resume (Train V2 dropped `resume_from_checkpoint`).
+    """
     return TorchTrainer(
         train_fn_per_worker,
-        train_loop_config=loop_config(spec, spec_hash, prepared),
+        train_loop_config={**loop_config(spec, spec_hash, prepared), "start_from": start_from},
         scaling_config=build_scaling_config(spec.resources),
         run_config=run_config,
         datasets={"train": prepared.train, "val": prepared.val},

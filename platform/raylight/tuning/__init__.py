@@ -1,5 +1,6 @@
-"""The tuning layer: Ray Tune sweeps over dotted spec paths; each trial is a Ray Train run."""
+"""The tuning layer: Ray Tune sweeps over dotted spec paths; trials are Train runs or in-process."""
 
-from raylight.tuning.tuner import TrialSummary, TuningResult, plan_tuning, run_tuning
+from raylight.tuning.live import SweepStatus, TrialSummary
+from raylight.tuning.tuner import TuningResult, plan_tuning, run_tuning
 
-__all__ = ["TrialSummary", "TuningResult", "plan_tuning", "run_tuning"]
+__all__ = ["SweepStatus", "TrialSummary", "TuningResult", "plan_tuning", "run_tuning"]

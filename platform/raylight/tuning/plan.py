@@ -33,6 +33,7 @@ class SweepPlan:
     cluster_gpus: float
     max_epochs_per_trial: int
     resumes: str | None = None  # the unfinished sweep this run continues
+    not_resumed: str | None = None  # an unfinished sweep left alone, and why
 
     @property
     def worst_case_trial_epochs(self) -> int:
@@ -53,6 +54,7 @@ class SweepPlan:
             f"worst case      {self.worst_case_trial_epochs} trial-epochs "
             f"({self.num_trials} x {self.max_epochs_per_trial})",
             *([f"resuming        {self.resumes}"] if self.resumes else []),
+            *([f"not resuming    {self.not_resumed}"] if self.not_resumed else []),
         ]
 
     def _trial_shape(self) -> str:
@@ -100,7 +102,7 @@ def plan_sweep(spec: Spec, cluster_cpus: float, cluster_gpus: float) -> SweepPla
         )
     fits = max_concurrent_runs(resources, cluster_cpus)
     if gpus:
-        fits = min(fits, int(cluster_gpus // gpus))
+        fits = min(fits, int(cluster_gpus / gpus + 1e-9))  # 1 // 0.1 is 9.0 in floats
     requested = spec.tune.max_concurrent_trials
     scheduler = spec.tune.scheduler
     max_t = getattr(scheduler, "max_t", None)  # ASHA and HyperBand may cap epochs

@@ -9,12 +9,13 @@ from typing import Any
 from ray import tune
 from ray.tune import schedulers as tune_schedulers
 from ray.tune.schedulers import ASHAScheduler, TrialScheduler
-from ray.tune.search import ConcurrencyLimiter, Searcher
+from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter, Searcher
 
 from raylight.errors import ComponentError
 from raylight.spec.schema import (
     AshaScheduler,
     Choice,
+    Conditional,
     Distribution,
     Grid,
     HyperBandScheduler,
@@ -24,6 +25,7 @@ from raylight.spec.schema import (
     RandInt,
     TuneSpec,
     Uniform,
+    case_text,
 )
 
 
@@ -33,6 +35,11 @@ def build_param_space(spec: TuneSpec) -> dict[str, Any]:
 
 
 def _domain(distribution: Distribution, search: str) -> Any:
+    if isinstance(distribution, Conditional):
+        cases = {value: _domain(case, "random") for value, case in distribution.cases.items()}
+        return tune.sample_from(
+            functools.partial(sample_case, depends_on=distribution.depends_on, cases=cases)
+        )
     if isinstance(distribution, Grid) or (isinstance(distribution, Choice) and search == "grid"):
         return tune.grid_search(list(distribution.values))
     if isinstance(distribution, Choice):
@@ -43,6 +50,21 @@ def _domain(distribution: Distribution, search: str) -> Any:
         return tune.loguniform(distribution.low, distribution.high)
     assert isinstance(distribution, RandInt)
     return tune.randint(distribution.low, distribution.high)
+
+
+def sample_case(spec: Any, *, depends_on: str, cases: dict[str, Any]) -> Any:
+    """Tune resolves `depends_on` first; None (no case for its value) keeps the spec value."""
+    domain = cases.get(case_text(spec.config[depends_on]))
+    return domain.sample() if domain is not None else None
+
+
+def applied_values(spec: TuneSpec, config: dict[str, Any]) -> dict[str, Any]:
+    """A trial's sampled values minus conditional ones whose condition did not hold."""
+    return {
+        key: value
+        for key, value in config.items()
+        if not (value is None and isinstance(spec.search_space.get(key), Conditional))
+    }
 
 
 TIME_ATTR = "epoch"
@@ -69,7 +91,7 @@ def build_scheduler(spec: TuneSpec, epochs: int) -> TrialScheduler:
     if isinstance(scheduler, HyperBandScheduler):
         return tune_schedulers.HyperBandScheduler(
             time_attr=TIME_ATTR,
-            max_t=scheduler.max_t or epochs,
+            max_t=min(scheduler.max_t or epochs, epochs),
             reduction_factor=scheduler.reduction_factor,
         )
     if isinstance(scheduler, MedianStoppingScheduler):
@@ -88,8 +110,8 @@ def _build_pbt(scheduler: PbtScheduler, spec: TuneSpec) -> TrialScheduler:
     mutations: dict[str, Any] = {}
     bounds: dict[str, tuple[float, float]] = {}
     for path, distribution in spec.search_space.items():
-        if path.startswith(PBT_FIXED_PREFIXES):
-            continue
+        if path.startswith(PBT_FIXED_PREFIXES) or isinstance(distribution, Conditional):
+            continue  # kept from the donor: its weights or its other values depend on them
         if isinstance(distribution, Choice):
             mutations[path] = list(distribution.values)  # a list: PBT shifts to a neighbour
         else:
@@ -136,17 +158,23 @@ def check_search_available(spec: TuneSpec) -> None:
         )
 
 
-def build_search_algorithm(spec: TuneSpec, concurrency: int, seed: int) -> Searcher | None:
-    """None keeps Ray's BasicVariantGenerator (random and grid search)."""
+def build_search_algorithm(
+    spec: TuneSpec, concurrency: int, seed: int
+) -> Searcher | BasicVariantGenerator:
+    """The searcher, limited to `concurrency` trials at once and seeded with train.seed.
+
+    With the seed, the same spec samples the same configurations (random search included).
+    """
     check_search_available(spec)
     if spec.search == "optuna":
         from ray.tune.search.optuna import OptunaSearch
 
-        return OptunaSearch(seed=seed)
+        # Without a limiter Tune would start every trial at once (0-CPU trial drivers).
+        return ConcurrencyLimiter(OptunaSearch(seed=seed), max_concurrent=concurrency)
     if spec.search == "hyperopt":
         from ray.tune.search.hyperopt import HyperOptSearch
 
         # HyperOpt suggests sequentially; the limiter keeps it from running ahead of results.
         searcher = HyperOptSearch(random_state_seed=seed)
         return ConcurrencyLimiter(searcher, max_concurrent=concurrency)
-    return None
+    return BasicVariantGenerator(max_concurrent=concurrency, random_state=seed)

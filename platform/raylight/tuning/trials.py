@@ -11,23 +11,28 @@ Either way the sampled values become spec overrides, validated exactly like CLI 
 
 from __future__ import annotations
 
+import threading
+import uuid
 from pathlib import Path
 from typing import Any
 
 import ray.train
 import torch
 from ray import tune
+from ray.train.torch import TorchTrainer
 from ray.tune.integration.ray_train import TuneReportCallback
+from ray.util.queue import Empty, Queue
 from torch import nn
 
 from raylight.preprocessing.datasets import PreparedData
 from raylight.spec import LoadedSpec
-from raylight.spec.schema import ResourcesSpec
+from raylight.spec.schema import PbtScheduler, ResourcesSpec, Spec
 from raylight.training.progress import METRICS_FILE, MetricsLog, append_metrics
 from raylight.training.scaling import build_run_config
 from raylight.training.torch_loop import run_loop
 from raylight.training.trainer import build_trainer, fit, loop_config
 from raylight.tuning.plan import TRIAL_DRIVER_MEMORY_BYTES
+from raylight.tuning.search_space import applied_values
 
 # The trial driver only waits on its TorchTrainer; the workers hold the real CPU reservation.
 # Tune refuses a trial with no resources at all, and a fractional CPU would leave 0.99 CPUs
@@ -62,36 +67,105 @@ def _in_process_resources(resources: ResourcesSpec) -> dict[str, float]:
 
 def _trial_spec(config: dict[str, Any], loaded: LoadedSpec) -> tuple[str, LoadedSpec]:
     trial_id = tune.get_context().get_trial_id()
-    return trial_id, loaded.with_overrides(config, source=f"trial {trial_id} of {loaded.path.name}")
+    assert loaded.spec.tune is not None
+    values = applied_values(loaded.spec.tune, config)
+    return trial_id, loaded.with_overrides(values, source=f"trial {trial_id} of {loaded.path.name}")
 
 
 def run_trial(
     config: dict[str, Any], *, loaded: LoadedSpec, prepared: PreparedData, trials_path: Path
 ) -> None:
-    """A distributed trial: one TorchTrainer fit, named after the trial so a rerun resumes it."""
+    """A distributed trial: one TorchTrainer fit, named after the trial so a rerun resumes it.
+
+    Under PBT the trial hands each checkpoint to Tune and may start from one Tune hands back
+    (a donor's, or its own after a pause): that start gets a Train run of its own, since Train
+    would otherwise resume the trial's previous run instead.
+    """
     trial_id, trial = _trial_spec(config, loaded)
     spec = trial.spec
     run_path = trials_path / trial_id
     metrics_log = run_path / METRICS_FILE
+    handover = hands_checkpoints_to_tune(spec)
+    start_from = tune.get_checkpoint() if handover else None
+    run_name = f"{trial_id}-{uuid.uuid4().hex[:6]}" if start_from else trial_id
+    queue = Queue(actor_options={"num_cpus": 0}) if handover else None
+    report: ray.train.UserCallback = TuneReportCallback()
+    if queue is not None:  # a Queue is falsy while empty
+        report = CheckpointsToTune(queue)
     trainer = build_trainer(
         spec,
         trial.spec_hash,
         prepared,
         run_config=build_run_config(
             spec.run,
-            name=trial_id,
+            name=run_name,
             storage_path=trials_path,
             metric=spec.tune_metric,
             mode=spec.tune_mode,
-            callbacks=[TuneReportCallback(), MetricsLog(metrics_log)],
+            callbacks=[report, MetricsLog(metrics_log)],
         ),
+        start_from=start_from.path if start_from else None,
     )
     reported_before = _line_count(metrics_log)
-    result = fit(trainer, run_path)
+    if queue is not None:
+        result = _fit_reporting_checkpoints(trainer, run_path, queue)
+    else:
+        result = fit(trainer, run_path)
     if _line_count(metrics_log) == reported_before and result.metrics:
         # The driver died after this trial's Train run finished but before Tune recorded it:
         # Train resumed a finished run and reported nothing, so Tune gets the final result here.
         tune.report(result.metrics)
+
+
+def hands_checkpoints_to_tune(spec: Spec) -> bool:
+    """PBT moves checkpoints between trials, so trials must report theirs to Tune."""
+    return spec.tune is not None and isinstance(spec.tune.scheduler, PbtScheduler)
+
+
+class CheckpointsToTune(ray.train.UserCallback):
+    """Sends rank 0's metrics and checkpoint path to the trial (runs in Train's controller)."""
+
+    def __init__(self, queue: Queue) -> None:
+        self.queue = queue
+
+    def after_report(
+        self,
+        run_context: Any,
+        metrics: list[dict[str, Any]],
+        checkpoint: ray.train.Checkpoint | None,
+    ) -> None:
+        self.queue.put((metrics[0], checkpoint.path if checkpoint else None))
+
+
+def _fit_reporting_checkpoints(
+    trainer: TorchTrainer, run_path: Path, queue: Queue
+) -> ray.train.Result:
+    """Fit in a thread while this (the trial's) thread reports each epoch with its checkpoint.
+
+    tune.report must run on the trial's own thread; it copies the checkpoint into the trial's
+    Tune directory, from where PBT can hand it to another trial.
+    """
+    outcome: dict[str, Any] = {}
+
+    def fit_in_thread() -> None:
+        try:
+            outcome["result"] = fit(trainer, run_path)
+        except BaseException as error:  # re-raised on the trial's thread below
+            outcome["error"] = error
+
+    thread = threading.Thread(target=fit_in_thread, name="raylight-fit", daemon=True)
+    thread.start()
+    while thread.is_alive() or not queue.empty():
+        try:
+            metrics, path = queue.get(timeout=0.5)
+        except Empty:
+            continue
+        checkpoint = tune.Checkpoint.from_directory(path) if path else None
+        tune.report(metrics, checkpoint=checkpoint)
+    if "error" in outcome:
+        raise outcome["error"]
+    result: ray.train.Result = outcome["result"]
+    return result
 
 
 def _line_count(path: Path) -> int:
@@ -137,4 +211,5 @@ class TuneTrialSession:
 
     def report(self, metrics: dict[str, float], checkpoint: ray.train.Checkpoint | None) -> None:
         append_metrics(self.metrics_path, metrics)
-        tune.report(metrics, checkpoint=checkpoint)
+        handed = tune.Checkpoint.from_directory(checkpoint.path) if checkpoint else None
+        tune.report(metrics, checkpoint=handed)  # Tune copies it into the trial's directory

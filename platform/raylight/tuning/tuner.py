@@ -21,33 +21,36 @@ from raylight.components import ensure_importable
 from raylight.errors import Problem, RunError, SpecError
 from raylight.preprocessing.datasets import prepare_datasets
 from raylight.spec import LoadedSpec
-from raylight.spec.schema import Spec
+from raylight.spec.schema import HyperBandScheduler, Spec
+from raylight.training.checkpoints import read_meta
 from raylight.training.records import RECORD_FILE, RunRecord, new_run_name, now_iso, write_record
 from raylight.training.scaling import RAY_DATA_CPUS, cpus_per_run
 from raylight.training.trainer import ERROR_LINE, best_checkpoint, task_for
-from raylight.tuning.export import export_history, export_trials
+from raylight.tuning.export import export_history, export_trials, load_history
+from raylight.tuning.live import (
+    StatusCallback,
+    SweepProgress,
+    TrialCallback,
+    TrialSummary,
+    listen,
+    trial_summary,
+)
 from raylight.tuning.plan import SweepPlan, plan_sweep
+from raylight.tuning.report import write_report
 from raylight.tuning.search_space import (
-    TIME_ATTR,
     build_param_space,
     build_scheduler,
     build_search_algorithm,
     check_search_available,
 )
-from raylight.tuning.trials import TRIALS_DIR, build_trainable, is_in_process
+from raylight.tuning.trials import (
+    TRIALS_DIR,
+    build_trainable,
+    hands_checkpoints_to_tune,
+    is_in_process,
+)
 
 _TRIAL_ID = re.compile(r"([0-9a-f]{5}_\d{5})")
-
-
-@dataclass(frozen=True)
-class TrialSummary:
-    trial_id: str
-    status: str
-    config: dict[str, Any]
-    metric_value: float | None
-    epochs: int
-    error: str | None = None
-    log_path: str | None = None
 
 
 @dataclass(frozen=True)
@@ -62,9 +65,7 @@ class TuningResult:
     trials: list[TrialSummary]
     trials_csv: Path
     history_csv: Path
-
-
-TrialCallback = Callable[[TrialSummary], None]
+    report_html: Path
 
 
 def run_tuning(
@@ -73,6 +74,7 @@ def run_tuning(
     address: str | None = None,
     verbose: bool = False,
     on_trial: TrialCallback | None = None,
+    on_status: StatusCallback | None = None,
     on_plan: Callable[[SweepPlan], None] | None = None,
 ) -> TuningResult:
     """Run the spec's sweep and record the best trial's best checkpoint as the spec's latest."""
@@ -85,10 +87,13 @@ def run_tuning(
         project_root=loaded.project_root,
         verbose=verbose,
     ) as cluster:
-        sweep_path, resuming = find_sweep(loaded.storage_path / spec.name, loaded.spec_hash)
+        sweep_path, resuming, not_resumed = find_sweep(
+            loaded.storage_path / spec.name, loaded.spec_hash, spec
+        )
         plan = replace(
             plan_sweep(spec, cluster.num_cpus, cluster.num_gpus),
             resumes=str(sweep_path) if resuming else None,
+            not_resumed=not_resumed,
         )
         if on_plan:
             on_plan(plan)
@@ -107,23 +112,31 @@ def run_tuning(
                 str(sweep_path), trainable=trainable, resume_unfinished=True, resume_errored=True
             )
         else:
-            tuner = _build_tuner(loaded, trainable, sweep_path, plan, on_trial)
+            progress = SweepProgress(spec.tune_metric, spec.tune_mode, plan.num_trials)
+            tuner = _build_tuner(loaded, trainable, sweep_path, plan, progress)
+        listen(on_trial, on_status)
         grid = tuner.fit()
     return _summarize(loaded, grid, sweep_path)
 
 
-def find_sweep(experiment_dir: Path, spec_hash: str) -> tuple[Path, bool]:
+def find_sweep(experiment_dir: Path, spec_hash: str, spec: Spec) -> tuple[Path, bool, str | None]:
     """The unfinished sweep of this exact spec to resume, else a new sweep directory.
 
     A sweep's identity is its spec (name + hash): rerunning the command after the driver died
-    resumes it. A sweep that finished has a run record and is never resumed.
+    resumes it. A sweep that finished has a run record and is never resumed. Returns the path,
+    whether it is resumed, and why an unfinished sweep is not.
     """
     prefix = f"tune-{spec_hash}"
     sweeps = sorted(experiment_dir.glob(f"{prefix}-*"))  # names sort by their start time
     latest = sweeps[-1] if sweeps else None
     if latest and not (latest / RECORD_FILE).exists() and tune.Tuner.can_restore(str(latest)):
-        return latest, True
-    return experiment_dir / new_run_name(prefix), False
+        if spec.tune and isinstance(spec.tune.scheduler, HyperBandScheduler):
+            # Restored finished trials join HyperBand's brackets without results, and a bracket
+            # then waits for them forever: the sweep would hang instead of finishing.
+            reason = f"{latest} (HyperBand sweeps cannot be resumed; starting a new one)"
+            return experiment_dir / new_run_name(prefix), False, reason
+        return latest, True, None
+    return experiment_dir / new_run_name(prefix), False, None
 
 
 def plan_tuning(loaded: LoadedSpec, *, address: str | None = None) -> SweepPlan:
@@ -155,11 +168,12 @@ def _build_tuner(
     trainable: Any,
     sweep_path: Path,
     plan: SweepPlan,
-    on_trial: TrialCallback | None,
+    progress: SweepProgress,
 ) -> tune.Tuner:
     spec = loaded.spec
     assert spec.tune is not None
     in_process = is_in_process(spec.resources)
+    pbt = hands_checkpoints_to_tune(spec)
     return tune.Tuner(
         trainable,
         param_space=build_param_space(spec.tune),
@@ -167,7 +181,7 @@ def _build_tuner(
             metric=spec.tune_metric,
             mode=spec.tune_mode,
             num_samples=spec.tune.num_samples,
-            max_concurrent_trials=plan.concurrency,
+            max_concurrent_trials=None,  # the search algorithm limits concurrency itself
             search_alg=build_search_algorithm(spec.tune, plan.concurrency, spec.train.seed),
             scheduler=build_scheduler(spec.tune, spec.train.epochs),
             time_budget_s=spec.tune.time_budget_s,
@@ -181,12 +195,13 @@ def _build_tuner(
             storage_path=str(sweep_path.parent),
             verbose=0,
             failure_config=tune.FailureConfig(max_failures=spec.tune.max_failures),
-            checkpoint_config=tune.CheckpointConfig(  # in-process trials' checkpoints
-                num_to_keep=spec.run.num_checkpoints_to_keep,
+            checkpoint_config=tune.CheckpointConfig(  # checkpoints reported to Tune
+                # PBT hands a donor's checkpoint over later; ranking could delete it first.
+                num_to_keep=None if pbt else spec.run.num_checkpoints_to_keep,
                 checkpoint_score_attribute=spec.tune_metric,
                 checkpoint_score_order=spec.tune_mode,
             ),
-            callbacks=[_TrialProgress(on_trial, spec.tune_metric)] if on_trial else [],
+            callbacks=[progress],
         ),
     )
 
@@ -194,44 +209,6 @@ def _build_tuner(
 def trial_dirname(trial: Any) -> str:
     """A trial's Tune directory is its id, like its directory under trials/."""
     return str(trial.trial_id)
-
-
-class _TrialProgress(tune.Callback):
-    """Runs in the sweep's driver: tells the user as each trial ends."""
-
-    def __init__(self, emit: TrialCallback, metric: str) -> None:
-        self.emit, self.metric = emit, metric
-
-    def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
-        self.emit(
-            _trial_summary(
-                trial.trial_id, "TERMINATED", trial.config, trial.last_result, self.metric
-            )
-        )
-
-    def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
-        self.emit(
-            _trial_summary(trial.trial_id, "ERROR", trial.config, trial.last_result, self.metric)
-        )
-
-
-def _trial_summary(
-    trial_id: str,
-    status: str,
-    config: dict[str, Any],
-    metrics: dict[str, Any],
-    metric: str,
-    error: str | None = None,
-) -> TrialSummary:
-    value = metrics.get(metric)
-    return TrialSummary(
-        trial_id=trial_id,
-        status=status,
-        config=dict(config),
-        metric_value=float(value) if value is not None else None,
-        epochs=int(metrics.get(TIME_ATTR, 0)),
-        error=error,
-    )
 
 
 def _summarize(loaded: LoadedSpec, grid: tune.ResultGrid, sweep_path: Path) -> TuningResult:
@@ -243,23 +220,25 @@ def _summarize(loaded: LoadedSpec, grid: tune.ResultGrid, sweep_path: Path) -> T
         raise RunError(f"every trial of the sweep failed ({errors}). Sweep directory: {sweep_path}")
     best = grid.get_best_result(metric=metric, mode=mode, scope="all")
     best_id = (best.metrics or {})["trial_id"]
-    if is_in_process(spec.resources):  # the trial reported its checkpoints to Tune itself
+    if is_in_process(spec.resources) or hands_checkpoints_to_tune(spec):  # Tune has them
         checkpoint, metrics = best_checkpoint(best, metric, mode)
     else:
         train_result = ray.train.Result.from_path(str(sweep_path / TRIALS_DIR / best_id))
         checkpoint, metrics = best_checkpoint(train_result, metric, mode)
     ranked = sorted(trials, key=lambda t: _rank(t, mode))
+    history = load_history(sweep_path / TRIALS_DIR)
     tuning = TuningResult(
         sweep_path=sweep_path,
         metric=metric,
         mode=mode,
         best_trial_id=best_id,
-        best_config=dict(best.config or {}),
+        best_config=_best_config(spec, best.config or {}, checkpoint),
         metric_value=float(metrics[metric]),
         checkpoint_path=checkpoint,
         trials=ranked,
         trials_csv=export_trials(ranked, sweep_path),
-        history_csv=export_history(sweep_path, sweep_path / TRIALS_DIR),
+        history_csv=export_history(history, sweep_path),
+        report_html=write_report(sweep_path, ranked, history, metric, mode),
     )
     write_record(
         RunRecord(
@@ -277,6 +256,25 @@ def _summarize(loaded: LoadedSpec, grid: tune.ResultGrid, sweep_path: Path) -> T
     return tuning
 
 
+def _best_config(spec: Spec, final_config: dict[str, Any], checkpoint: Path) -> dict[str, Any]:
+    """The sampled values that produced the best checkpoint.
+
+    Under PBT a trial's config changes as it goes; its final config need not be the one its
+    best checkpoint was trained with, which that checkpoint's own spec records.
+    """
+    if not hands_checkpoints_to_tune(spec):
+        return dict(final_config)
+    trained_with = read_meta(checkpoint).spec
+    return {path: _value_at(trained_with, path) for path in final_config}
+
+
+def _value_at(tree: dict[str, Any], dotted: str) -> Any:
+    value: Any = tree
+    for key in dotted.split("."):
+        value = value[key]
+    return value
+
+
 def _trial_summaries(grid: tune.ResultGrid, metric: str, mode: str) -> list[TrialSummary]:
     """One line per trial, with the best value it reached (which is how ASHA compares them)."""
     trials = []
@@ -286,7 +284,7 @@ def _trial_summaries(grid: tune.ResultGrid, metric: str, mode: str) -> list[Tria
         error = _first_error_line(result.error) if result.error else None
         status = "ERROR" if result.error else "TERMINATED"
         best_seen = {**(result.metrics or {}), **_best_seen(result, metric, mode)}
-        summary = _trial_summary(trial_id, status, result.config or {}, best_seen, metric, error)
+        summary = trial_summary(trial_id, status, result.config or {}, best_seen, metric, error)
         trials.append(replace(summary, log_path=result.path))
     return trials
 
