@@ -90,13 +90,23 @@ def test_unschedulable_sweeps_are_refused_with_the_short_resource() -> None:
 def test_in_process_trials_hold_one_workers_share_and_may_split_a_gpu() -> None:
     spec = spec_with(
         resources={"num_workers": 0, "cpus_per_worker": 1, "gpus_per_worker": 0.25},
-        tune={"search_space": SPACE, "scheduler": {"kind": "hyperband", "max_t": 4}},
+        tune={"search_space": SPACE, "scheduler": {"kind": "asha", "max_t": 4}},
     )
     plan = plan_sweep(spec, 9, 1)
     assert (plan.cpus_per_trial, plan.gpus_per_trial) == (1, 0.25)
     assert plan.concurrency == 4  # four quarter-GPU trials on one GPU
-    assert plan.max_epochs_per_trial == 4  # HyperBand's max_t caps epochs like ASHA's
+    assert plan.max_epochs_per_trial == 4  # the scheduler's max_t caps epochs
     assert any("in-process" in line for line in plan.lines())
+
+
+@pytest.mark.parametrize("scheduler", [{"kind": "hyperband"}, {"kind": "pbt", "synch": True}])
+def test_schedulers_that_wait_for_every_trial_need_them_all_running(
+    scheduler: dict[str, object],
+) -> None:
+    spec = sweep(num_samples=8, max_concurrent_trials=4, scheduler=scheduler)
+    with pytest.raises(ClusterError, match=r"all 8 trials must run at once, but 4 fit"):
+        plan_sweep(spec, 64, 0)
+    assert plan_sweep(sweep(num_samples=4, scheduler=scheduler), 64, 0).concurrency >= 4
 
 
 def test_serve_cpus_count_autoscaling_at_its_maximum() -> None:

@@ -349,6 +349,11 @@ class PbtScheduler(Section):
         le=1,
         description="Chance a mutated value is drawn afresh instead of scaled by 0.8 or 1.2.",
     )
+    synch: bool = Field(
+        default=False,
+        description="Wait for every trial at each perturbation point, then exploit the bottom "
+        "quantile (deterministic; needs every trial running at once).",
+    )
 
 
 class FifoScheduler(Section):

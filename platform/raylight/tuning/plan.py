@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 
 from raylight.errors import ClusterError
-from raylight.spec.schema import Choice, Grid, Spec, TuneSpec
+from raylight.spec.schema import Choice, Grid, HyperBandScheduler, PbtScheduler, Spec, TuneSpec
 from raylight.training.scaling import (
     RAY_DATA_CPUS,
     cpus_per_run,
@@ -66,6 +66,13 @@ class SweepPlan:
         )
 
 
+def _waits_for_every_trial(tune: TuneSpec) -> bool:
+    scheduler = tune.scheduler
+    return isinstance(scheduler, HyperBandScheduler) or (
+        isinstance(scheduler, PbtScheduler) and scheduler.synch
+    )
+
+
 def count_trials(tune: TuneSpec) -> int:
     """num_samples, times every grid (and, with search: grid, every choice) combination."""
     grid_sizes = [
@@ -105,10 +112,20 @@ def plan_sweep(spec: Spec, cluster_cpus: float, cluster_gpus: float) -> SweepPla
         fits = min(fits, int(cluster_gpus / gpus + 1e-9))  # 1 // 0.1 is 9.0 in floats
     requested = spec.tune.max_concurrent_trials
     scheduler = spec.tune.scheduler
+    num_trials = count_trials(spec.tune)
+    concurrency = min(requested or fits, fits)
+    if _waits_for_every_trial(spec.tune) and concurrency < num_trials:
+        raise ClusterError(
+            f"tune.scheduler {scheduler.kind!r} pauses trials until the others catch up, so all "
+            f"{num_trials} trials must run at once, but {concurrency} fit"
+            f"{' (tune.max_concurrent_trials)' if requested and requested < fits else ''}; "
+            "Ray's searcher counts paused trials against the limit and the sweep would stall. "
+            "Use tune.scheduler asha, fewer trials, smaller per-trial resources or more CPUs."
+        )
     max_t = getattr(scheduler, "max_t", None)  # ASHA and HyperBand may cap epochs
     return SweepPlan(
-        num_trials=count_trials(spec.tune),
-        concurrency=min(requested or fits, fits),
+        num_trials=num_trials,
+        concurrency=concurrency,
         requested_concurrency=requested,
         workers_per_trial=resources.num_workers,
         cpus_per_trial=cpus,

@@ -122,6 +122,7 @@ def _build_pbt(scheduler: PbtScheduler, spec: TuneSpec) -> TrialScheduler:
         perturbation_interval=scheduler.perturbation_interval,
         quantile_fraction=scheduler.quantile_fraction,
         resample_probability=scheduler.resample_probability,
+        synch=scheduler.synch,
         hyperparam_mutations=mutations,
         custom_explore_fn=functools.partial(clip_to_bounds, bounds=bounds),
     )
