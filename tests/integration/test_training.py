@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from raylight.cluster import ClusterInfo
 from raylight.preprocessing.datasets import prepare_datasets
-from raylight.spec import LoadedSpec
-from raylight.training import TrainingResult
-from raylight.training.checkpoints import load_model
+from raylight.spec import LoadedSpec, load_spec
+from raylight.training import TrainingResult, run_training
+from raylight.training.checkpoints import load_model, load_training_state
 from raylight.training.progress import METRICS_FILE
 from raylight.training.records import read_record
 from raylight.training.trainer import task_for
+from tests.conftest import DIGITS_SPEC
 
 pytestmark = pytest.mark.ray
 
@@ -54,3 +58,32 @@ def test_run_record_points_at_the_best_checkpoint(
     assert record.kind == "train"
     assert record.checkpoint_path == str(trained_digits.checkpoint_path)
     assert record.metric_value == trained_digits.metric_value
+
+
+def test_two_workers_follow_schedule_accumulation_bf16_and_early_stopping(
+    ray_cluster: ClusterInfo, tmp_path: Path
+) -> None:
+    loaded = load_spec(
+        DIGITS_SPEC,
+        [
+            f"run.storage_path={tmp_path}",
+            "train.epochs=8",
+            "train.precision=bf16",
+            "train.accumulate_grad_batches=2",
+            "train.gradient_clip_norm=1.0",
+            "train.lr_schedule={name: cosine, warmup_epochs: 1}",
+            "train.early_stopping={patience: 2, min_delta: 0.002}",
+        ],
+    )
+    result = run_training(loaded)
+    history = [
+        json.loads(line) for line in (result.run_path / METRICS_FILE).read_text().splitlines()
+    ]
+    lrs = [m["lr"] for m in history]
+    assert lrs[0] == pytest.approx(loaded.spec.train.optimizer.lr, rel=0.05)  # warmed up by epoch 1
+    assert all(a > b for a, b in itertools.pairwise(lrs))  # cosine decay after warm-up
+    assert result.metric_value >= 0.9
+    stopped = history[-1].get("stopped_early") == 1.0
+    assert stopped or len(history) == 8  # either it ran out of patience or of epochs
+    state = load_training_state(result.checkpoint_path)
+    assert state["lr_scheduler"]["last_epoch"] > 0 and "grad_scaler" in state

@@ -140,10 +140,56 @@ class OptimizerSpec(Section):
         return self
 
 
+class LrScheduleSpec(Section):
+    name: Literal["constant", "cosine", "linear", "step"] = Field(
+        default="constant",
+        description="Learning-rate shape after warm-up, per optimizer step: constant, cosine "
+        "(to min_lr_ratio x lr), linear (to min_lr_ratio x lr), or step (x gamma every "
+        "step_epochs epochs).",
+    )
+    warmup_epochs: float = Field(
+        default=0.0, ge=0, description="Linear warm-up from ~0 to lr over this many epochs."
+    )
+    min_lr_ratio: float = Field(
+        default=0.0, ge=0, le=1, description="cosine/linear: the final lr as a fraction of lr."
+    )
+    step_epochs: int = Field(default=1, ge=1, description="step: epochs between decays.")
+    gamma: float = Field(default=0.1, gt=0, le=1, description="step: factor at each decay.")
+
+
+class EarlyStoppingSpec(Section):
+    patience: int = Field(
+        default=3, ge=1, description="Epochs without improvement of train.metric before stopping."
+    )
+    min_delta: float = Field(
+        default=0.0, ge=0, description="Smallest change of train.metric that counts as better."
+    )
+
+
 class TrainSpec(Section):
     epochs: int = Field(default=10, ge=1, description="Passes over the training split.")
     batch_size: int = Field(default=64, ge=1, description="Rows per step on each worker.")
     optimizer: OptimizerSpec = Field(default_factory=OptimizerSpec, description="Optimizer.")
+    lr_schedule: LrScheduleSpec = Field(
+        default_factory=LrScheduleSpec, description="Learning-rate schedule (per step)."
+    )
+    precision: Literal["32", "bf16", "fp16"] = Field(
+        default="32",
+        description="32: float32. bf16: autocast to bfloat16 (GPUs and CPUs). fp16: autocast to "
+        "float16 with a gradient scaler (GPUs only).",
+    )
+    accumulate_grad_batches: int = Field(
+        default=1, ge=1, description="Batches whose gradients are summed per optimizer step."
+    )
+    gradient_clip_norm: float | None = Field(
+        default=None, gt=0, description="Clip the gradients' total norm to this; null = off."
+    )
+    early_stopping: EarlyStoppingSpec | None = Field(
+        default=None, description="Stop when train.metric stops improving; null = off."
+    )
+    compile: bool = Field(
+        default=False, description="torch.compile the model (slow first epoch; GPUs mainly)."
+    )
     loss: Literal["cross_entropy", "mse"] = Field(
         default="cross_entropy",
         description="cross_entropy: classification (labels become class indices); "
@@ -529,6 +575,15 @@ class Spec(Section):
     run: RunSpec = Field(default_factory=RunSpec, description="Storage and fault tolerance.")
     tune: TuneSpec | None = Field(default=None, description="Hyperparameter sweep, if any.")
     serve: ServeSpec = Field(default_factory=ServeSpec, description="HTTP endpoint.")
+
+    @model_validator(mode="after")
+    def _precision_fits_devices(self) -> Spec:
+        if self.train.precision == "fp16" and self.resources.gpus_per_worker == 0:
+            raise ValueError(
+                "train.precision 'fp16' needs GPUs (resources.gpus_per_worker > 0); on CPUs "
+                "use 'bf16' or '32'."
+            )
+        return self
 
     @model_validator(mode="after")
     def _tune_fits_train(self) -> Spec:

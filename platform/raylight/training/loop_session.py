@@ -16,6 +16,7 @@ from torch import nn
 
 class LoopSession(Protocol):
     rank: int  # 0 writes checkpoints
+    world_size: int  # ranks sharing the data (each sees 1/world_size of it)
     run_id: str  # the Train run or Tune trial, recorded in each checkpoint
     device: torch.device
 
@@ -39,6 +40,7 @@ class TrainWorkerSession:
         self.start_from = start_from
         context = ray.train.get_context()
         self.rank = context.get_world_rank()
+        self.world_size = context.get_world_size()
         self.run_id = context.get_experiment_name()
         self.device = ray.train.torch.get_device()
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from torch import nn
 import raylight
 from raylight.components import call_model_builder
 from raylight.preprocessing.transforms import FittedPreprocessing
-from raylight.spec.schema import OptimizerSpec, Spec, TrainSpec
+from raylight.spec.schema import Spec, TrainSpec
 from raylight.training.checkpoints import (
     MODEL_FILE,
     CheckpointMeta,
@@ -28,6 +29,12 @@ from raylight.training.checkpoints import (
     weights_digest,
 )
 from raylight.training.loop_session import LoopSession, TrainWorkerSession
+from raylight.training.optimization import (
+    EarlyStopping,
+    build_lr_scheduler,
+    build_optimizer,
+    steps_per_epoch,
+)
 
 SHUFFLE_BUFFER_BATCHES = 16
 
@@ -42,12 +49,14 @@ def run_loop(config: dict[str, Any], session: LoopSession) -> None:
 
     Metrics are sums all-reduced over every rank, so the reported values describe the whole
     validation split, not rank 0's share of it. After a restart (or a PBT exploit) every rank
-    continues from the session's checkpoint: weights, optimizer, epoch, RNG.
+    continues from the session's checkpoint: weights, optimizer, lr schedule, grad scaler,
+    early-stopping counters, epoch, RNG.
     """
     spec = Spec.model_validate(config["spec"])  # the one untyped boundary: re-validate first
+    train = spec.train
     preprocessing = FittedPreprocessing.from_dict(config["preprocessing"])
     device = session.device
-    torch.manual_seed(spec.train.seed)
+    torch.manual_seed(train.seed)
 
     model = call_model_builder(
         spec.model.builder,
@@ -57,41 +66,86 @@ def run_loop(config: dict[str, Any], session: LoopSession) -> None:
     )
     resumed, started_from = _load_checkpoint(session.checkpoint(), model, session.rank)
     model = session.prepare_model(model)  # device + DDP; the optimizer comes after
-    optimizer = build_optimizer(spec.train.optimizer, model.parameters())
-    start_epoch = _resume(optimizer, resumed, spec.train.optimizer)
-    loss_fn = nn.CrossEntropyLoss() if spec.train.loss == "cross_entropy" else nn.MSELoss()
+    if train.compile:
+        model = torch.compile(model)
+    steps = steps_per_epoch(
+        config["train_rows"], session.world_size, train.batch_size, train.accumulate_grad_batches
+    )
+    parts = _build_parts(train, model, device, steps)
+    start_epoch = _resume(parts, resumed, train)
+    loss_fn = nn.CrossEntropyLoss() if train.loss == "cross_entropy" else nn.MSELoss()
     is_classification = preprocessing.task == "classification"
     train_shard = session.dataset("train")
     val_shard = session.dataset("val")
 
-    for epoch in range(start_epoch, spec.train.epochs):
+    for epoch in range(start_epoch, train.epochs):
         model.train()
         train_sums = torch.zeros(2, device=device)  # loss * rows, rows
-        for features, labels in _batches(train_shard, spec.train, device, shuffle_seed=epoch):
-            outputs = _forward(model, features, is_classification)
-            loss = loss_fn(outputs, labels)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            train_sums += torch.stack([loss.detach() * len(labels), _count(labels, device)])
+        pending = 0  # micro-batches whose gradients wait for an optimizer step
+        for features, labels in _batches(train_shard, train, device, shuffle_seed=epoch):
+            with _autocast(device, train.precision):
+                outputs = _forward(model, features, is_classification)
+                loss = loss_fn(outputs, labels)
+            parts.scaler.scale(loss / train.accumulate_grad_batches).backward()
+            pending += 1
+            if pending == train.accumulate_grad_batches:
+                _step(parts, model, train)
+                pending = 0
+            train_sums += torch.stack([loss.detach().float() * len(labels), _count(labels, device)])
+        if pending:
+            _step(parts, model, train)
 
-        val_sums = _evaluate(
-            _unwrap(model), val_shard, spec.train, device, loss_fn, is_classification
-        )
+        val_sums = _evaluate(_unwrap(model), val_shard, train, device, loss_fn, is_classification)
         metrics = _metrics(
             epoch + 1, _all_reduce(train_sums), _all_reduce(val_sums), is_classification
         )
-        metrics["lr"] = float(optimizer.param_groups[0]["lr"])  # what was used, not asked for
-        _report(session, metrics, _unwrap(model), optimizer, config, started_from)
+        metrics["lr"] = float(parts.optimizer.param_groups[0]["lr"])  # in effect, not asked for
+        stop = parts.early_stopping.update(metrics[train.metric]) if parts.early_stopping else False
+        if stop:
+            metrics["stopped_early"] = 1.0
+        _report(session, metrics, _unwrap(model), parts, config, started_from)
+        if stop:  # every rank sees the same all-reduced metric, so all stop together
+            break
 
 
-def build_optimizer(spec: OptimizerSpec, params: Iterator[nn.Parameter]) -> torch.optim.Optimizer:
-    if spec.name == "sgd":
-        return torch.optim.SGD(
-            params, lr=spec.lr, momentum=spec.momentum, weight_decay=spec.weight_decay
-        )
-    optimizer_class = torch.optim.AdamW if spec.name == "adamw" else torch.optim.Adam
-    return optimizer_class(params, lr=spec.lr, weight_decay=spec.weight_decay)
+@dataclass
+class _Parts:
+    """What the loop updates besides the weights, all saved in each checkpoint."""
+
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    scaler: torch.amp.GradScaler
+    early_stopping: EarlyStopping | None
+
+
+def _build_parts(train: TrainSpec, model: nn.Module, device: torch.device, steps: int) -> _Parts:
+    optimizer = build_optimizer(train.optimizer, model.parameters())
+    return _Parts(
+        optimizer=optimizer,
+        scheduler=build_lr_scheduler(optimizer, train.lr_schedule, steps, train.epochs),
+        scaler=torch.amp.GradScaler(device.type, enabled=train.precision == "fp16"),
+        early_stopping=(
+            EarlyStopping.from_spec(train.early_stopping, train.metric_mode)
+            if train.early_stopping
+            else None
+        ),
+    )
+
+
+def _step(parts: _Parts, model: nn.Module, train: TrainSpec) -> None:
+    """One optimizer step: unscale, clip, step (skipped by the scaler on inf/nan), schedule."""
+    if train.gradient_clip_norm:
+        parts.scaler.unscale_(parts.optimizer)
+        nn.utils.clip_grad_norm_(model.parameters(), train.gradient_clip_norm)
+    parts.scaler.step(parts.optimizer)
+    parts.scaler.update()
+    parts.optimizer.zero_grad(set_to_none=True)
+    parts.scheduler.step()
+
+
+def _autocast(device: torch.device, precision: str) -> torch.autocast:
+    dtype = torch.float16 if precision == "fp16" else torch.bfloat16
+    return torch.autocast(device_type=device.type, dtype=dtype, enabled=precision != "32")
 
 
 def _batches(
@@ -153,7 +207,7 @@ def _report(
     session: LoopSession,
     metrics: dict[str, float],
     model: nn.Module,
-    optimizer: torch.optim.Optimizer,
+    parts: _Parts,
     config: dict[str, Any],
     started_from: dict[str, Any] | None,
 ) -> None:
@@ -164,7 +218,12 @@ def _report(
             state = {
                 "epoch": int(metrics["epoch"]),
                 "optimizer_name": config["spec"]["train"]["optimizer"]["name"],
-                "optimizer": optimizer.state_dict(),
+                "optimizer": parts.optimizer.state_dict(),
+                "lr_scheduler": parts.scheduler.state_dict(),
+                "grad_scaler": parts.scaler.state_dict(),
+                "early_stopping": (
+                    parts.early_stopping.state_dict() if parts.early_stopping else None
+                ),
                 "torch_rng": torch.get_rng_state(),
             }
             meta = CheckpointMeta(
@@ -209,10 +268,8 @@ def _load_checkpoint(
         return state, lineage
 
 
-def _resume(
-    optimizer: torch.optim.Optimizer, state: dict[str, Any] | None, spec: OptimizerSpec
-) -> int:
-    """Restore optimizer and RNG state; return the epoch to start at (0 for a fresh run).
+def _resume(parts: _Parts, state: dict[str, Any] | None, train: TrainSpec) -> int:
+    """Restore what the checkpoint holds; return the epoch to start at (0 for a fresh run).
 
     The checkpoint may come from another configuration (a PBT donor): its optimizer state is
     loaded only for the same optimizer, and the spec's own values (lr, weight decay, momentum)
@@ -221,12 +278,21 @@ def _resume(
     """
     if state is None:
         return 0
+    spec = train.optimizer
     if state.get("optimizer_name", spec.name) == spec.name:
-        optimizer.load_state_dict(state["optimizer"])
-        for group in optimizer.param_groups:
-            group["lr"], group["weight_decay"] = spec.lr, spec.weight_decay
-            if "momentum" in group:
-                group["momentum"] = spec.momentum
+        parts.optimizer.load_state_dict(state["optimizer"])
+    if state.get("lr_scheduler"):
+        parts.scheduler.load_state_dict(state["lr_scheduler"])
+    parts.scheduler.base_lrs = [spec.lr for _ in parts.optimizer.param_groups]
+    factor = parts.scheduler.lr_lambdas[0](parts.scheduler.last_epoch)
+    for group in parts.optimizer.param_groups:
+        group["lr"], group["weight_decay"] = spec.lr * factor, spec.weight_decay
+        if "momentum" in group:
+            group["momentum"] = spec.momentum
+    if state.get("grad_scaler"):
+        parts.scaler.load_state_dict(state["grad_scaler"])
+    if parts.early_stopping and state.get("early_stopping"):
+        parts.early_stopping.load_state_dict(state["early_stopping"])
     torch.set_rng_state(state["torch_rng"])
     return int(state["epoch"])
 
@@ -238,6 +304,8 @@ def _all_reduce(sums: torch.Tensor) -> torch.Tensor:
 
 
 def _unwrap(model: nn.Module) -> nn.Module:
+    """The user's module inside torch.compile's and DDP's wrappers (what checkpoints hold)."""
+    model = getattr(model, "_orig_mod", model)
     return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
 
 

@@ -138,6 +138,7 @@ def loop_config(spec: Spec, spec_hash: str, prepared: PreparedData) -> dict[str,
         "spec": spec.model_dump(mode="json"),
         "spec_hash": spec_hash,
         "preprocessing": prepared.preprocessing.to_dict(),
+        "train_rows": prepared.num_train_rows,  # sizes the per-step lr schedule
     }
 
 

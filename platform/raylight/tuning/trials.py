@@ -189,7 +189,7 @@ def run_in_process_trial(
 class TuneTrialSession:
     """LoopSession for a Tune trial that trains by itself: one rank, the whole dataset."""
 
-    rank = 0
+    rank, world_size = 0, 1
 
     def __init__(
         self, trial_id: str, prepared: PreparedData, *, metrics_path: Path, use_gpu: bool

@@ -1,0 +1,164 @@
+"""The managed loop's schedule, early stopping and resume, run in-process on tensors (no Ray)."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import ray.train
+import torch
+from torch import nn
+
+from raylight.preprocessing.transforms import FittedPreprocessing
+from raylight.spec.schema import EarlyStoppingSpec, LrScheduleSpec, Spec
+from raylight.training.optimization import EarlyStopping, lr_factor, steps_per_epoch
+from raylight.training.torch_loop import run_loop
+
+
+def test_steps_per_epoch_counts_one_ranks_optimizer_steps() -> None:
+    assert steps_per_epoch(1000, world_size=2, batch_size=64, accumulate=1) == 8  # 500 rows
+    assert steps_per_epoch(1000, world_size=2, batch_size=64, accumulate=3) == 3
+    assert steps_per_epoch(10, world_size=4, batch_size=64, accumulate=8) == 1
+
+
+def test_warmup_then_cosine_reaches_the_floor() -> None:
+    spec = LrScheduleSpec(name="cosine", warmup_epochs=1, min_lr_ratio=0.1)
+    factors = [lr_factor(step, spec, steps_per_epoch=10, epochs=5) for step in range(50)]
+    assert factors[:10] == pytest.approx([(s + 1) / 10 for s in range(10)])  # linear warm-up
+    assert factors[10] == pytest.approx(1.0)
+    assert all(a >= b for a, b in itertools.pairwise(factors[10:]))  # then only decays
+    assert lr_factor(50, spec, 10, 5) == pytest.approx(0.1)
+
+
+def test_step_and_linear_schedules() -> None:
+    step = LrScheduleSpec(name="step", step_epochs=2, gamma=0.5)
+    assert [lr_factor(s * 10, step, 10, 6) for s in range(6)] == [1, 1, 0.5, 0.5, 0.25, 0.25]
+    linear = LrScheduleSpec(name="linear")
+    assert lr_factor(25, linear, 10, 5) == pytest.approx(0.5)
+
+
+def test_early_stopping_counts_epochs_without_enough_improvement() -> None:
+    stopper = EarlyStopping.from_spec(EarlyStoppingSpec(patience=2, min_delta=0.01), "max")
+    assert [stopper.update(v) for v in (0.5, 0.505, 0.6, 0.6, 0.605)] == [
+        False,
+        False,
+        False,
+        False,
+        True,
+    ]
+    copy = EarlyStopping.from_spec(EarlyStoppingSpec(patience=2, min_delta=0.01), "max")
+    copy.load_state_dict(stopper.state_dict())
+    assert (copy.best, copy.bad_epochs) == (0.6, 2)
+
+
+class Rows:
+    """Enough of a Ray Data iterator for the loop: fixed tensors, in batches."""
+
+    def __init__(self, features: torch.Tensor, labels: torch.Tensor) -> None:
+        self.features, self.labels = features, labels
+
+    def iter_torch_batches(
+        self, batch_size: int, device: Any = None, **_: Any
+    ) -> Iterator[dict[str, torch.Tensor]]:
+        for start in range(0, len(self.labels), batch_size):
+            end = start + batch_size
+            yield {"features": self.features[start:end], "label": self.labels[start:end]}
+
+
+class InProcess:
+    """A one-rank LoopSession keeping reports and checkpoints in memory and on disk."""
+
+    rank, world_size, run_id = 0, 1, "unit"
+    device = torch.device("cpu")
+
+    def __init__(self, data: dict[str, Rows], directory: Path, start: Path | None = None) -> None:
+        self.data, self.directory, self.start = data, directory, start
+        self.reports: list[dict[str, float]] = []
+        self.saved: list[Path] = []
+
+    def prepare_model(self, model: nn.Module) -> nn.Module:
+        return model
+
+    def dataset(self, split: str) -> Rows:
+        return self.data[split]
+
+    def checkpoint(self) -> ray.train.Checkpoint | None:
+        return ray.train.Checkpoint(str(self.start)) if self.start else None
+
+    def report(self, metrics: dict[str, float], checkpoint: ray.train.Checkpoint | None) -> None:
+        self.reports.append(metrics)
+        if checkpoint is not None:
+            kept = self.directory / f"epoch_{int(metrics['epoch'])}"
+            checkpoint.to_directory(str(kept))
+            self.saved.append(kept)
+
+
+def loop_config(train: dict[str, Any]) -> dict[str, Any]:
+    spec = Spec.model_validate(
+        {
+            "spec_version": 1,
+            "name": "unit",
+            "data": {"source": {"format": "parquet", "path": "x.parquet"}, "label": "y"},
+            "model": {"builder": "pipelines.digits.model:build_mlp", "kwargs": {"hidden": 16}},
+            "train": {"epochs": 6, "batch_size": 16, "metric": "val_accuracy", **train},
+        }
+    )
+    preprocessing = FittedPreprocessing(
+        feature_columns=("a", "b", "c", "d"),
+        label_column="y",
+        task="classification",
+        label_classes=(0, 1),
+    )
+    return {
+        "spec": spec.model_dump(mode="json"),
+        "spec_hash": "unit",
+        "preprocessing": preprocessing.to_dict(),
+        "train_rows": 128,
+    }
+
+
+def data() -> dict[str, Rows]:
+    generator = torch.Generator().manual_seed(0)
+    features = torch.randn(160, 4, generator=generator)
+    labels = (features[:, 0] + features[:, 1] > 0).long()
+    return {"train": Rows(features[:128], labels[:128]), "val": Rows(features[128:], labels[128:])}
+
+
+def test_the_loop_follows_the_schedule_with_accumulation_bf16_and_clipping(tmp_path: Path) -> None:
+    train = {
+        "optimizer": {"name": "adamw", "lr": 0.01},
+        "lr_schedule": {"name": "cosine", "warmup_epochs": 2},
+        "accumulate_grad_batches": 2,
+        "gradient_clip_norm": 1.0,
+        "precision": "bf16",
+    }
+    session = InProcess(data(), tmp_path)
+    run_loop(loop_config(train), session)
+    lrs = [m["lr"] for m in session.reports]
+    # 128 rows / 16 per batch / 2 accumulated = 4 steps an epoch; lr after each epoch's steps.
+    expected = [
+        0.01 * lr_factor(4 * e, LrScheduleSpec(**train["lr_schedule"]), 4, 6)
+        for e in (1, 2, 3, 4, 5, 6)
+    ]
+    assert lrs == pytest.approx(expected)
+    assert session.reports[-1]["val_accuracy"] > 0.8  # it learned a linearly separable rule
+
+
+def test_early_stopping_stops_and_resume_restores_its_counters(tmp_path: Path) -> None:
+    # min_delta 1.0 on accuracy: nothing after the first epoch counts as better.
+    train = {"early_stopping": {"patience": 2, "min_delta": 1.0}, "lr_schedule": {"name": "linear"}}
+    session = InProcess(data(), tmp_path)
+    run_loop(loop_config(train), session)
+    assert [m["epoch"] for m in session.reports] == [1, 2, 3]
+    assert session.reports[-1]["stopped_early"] == 1.0
+
+    # Resuming from epoch 2 (one bad epoch counted) stops after one more epoch, at the same lr.
+    resumed = InProcess(data(), tmp_path / "again", start=session.saved[1])
+    run_loop(loop_config(train), resumed)
+    assert [m["epoch"] for m in resumed.reports] == [3]
+    assert resumed.reports[0]["lr"] == pytest.approx(session.reports[2]["lr"])
+    assert not math.isnan(resumed.reports[0]["val_loss"])
