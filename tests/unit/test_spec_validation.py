@@ -8,6 +8,7 @@ import pytest
 
 from raylight.errors import SpecError
 from raylight.spec import load_spec
+from tests.conftest import DIGITS_SPEC
 
 VALID = """\
 spec_version: 1
@@ -200,3 +201,12 @@ def test_every_schema_field_is_described() -> None:
         if not details.get("description")
     ]
     assert undocumented == []
+
+
+def test_precision_32_may_be_written_as_a_number_and_fp16_needs_gpus() -> None:
+    assert load_spec(DIGITS_SPEC, ["train.precision=32"]).spec.train.precision == "32"
+    with pytest.raises(SpecError) as raised:
+        load_spec(DIGITS_SPEC, ["train.precision=fp16"])
+    assert "needs GPUs (resources.gpus_per_worker > 0)" in raised.value.problems[0].message
+    gpu = load_spec(DIGITS_SPEC, ["train.precision=fp16", "resources.gpus_per_worker=1"])
+    assert gpu.spec.train.precision == "fp16"

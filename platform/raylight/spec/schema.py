@@ -178,6 +178,13 @@ class TrainSpec(Section):
         description="32: float32. bf16: autocast to bfloat16 (GPUs and CPUs). fp16: autocast to "
         "float16 with a gradient scaler (GPUs only).",
     )
+
+    @field_validator("precision", mode="before")
+    @classmethod
+    def _precision_as_text(cls, value: Any) -> Any:
+        """`precision: 32` in YAML (or on the command line) is an int; it means "32"."""
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
     accumulate_grad_batches: int = Field(
         default=1, ge=1, description="Batches whose gradients are summed per optimizer step."
     )
