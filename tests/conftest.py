@@ -9,6 +9,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DIGITS_SPEC = ROOT / "pipelines" / "digits" / "experiment.yaml"
+USER_LOOP_SPEC = ROOT / "pipelines" / "digits" / "ray_train_loop.yaml"
 
 
 def free_port() -> int:

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 from raylight.errors import ComponentError, Problem, SpecError
 from raylight.spec import LoadedSpec, load_spec
 from raylight.spec.problems import suggest
-from raylight.spec.schema import BuilderSource, DataSource, ModelSpec
+from raylight.spec.schema import BuilderSource, DataSource, ModelSpec, RayTrainLoop, TrainLoop
 
 # Arguments Raylight supplies itself when a model builder's signature asks for them.
 MODEL_INJECTED_ARGS = ("num_features", "num_outputs")
@@ -125,6 +125,32 @@ def load_checked(path: str | Path, overrides: Sequence[str] | None = None) -> Lo
     loaded = load_spec(path, overrides or ())
     ensure_importable(loaded.project_root)
     problems = check_builders(loaded.spec.model, loaded.spec.data.source)
+    problems += check_loop_function(loaded.spec.train.loop)
     if problems:
         raise SpecError(str(path), problems)
     return loaded
+
+
+def check_loop_function(loop: TrainLoop) -> list[Problem]:
+    """A `ray_train` loop must import and take at most one argument (the config dict)."""
+    if not isinstance(loop, RayTrainLoop):
+        return []
+    try:
+        function = resolve(loop.function, "train.loop.function")
+    except ComponentError as error:
+        return [Problem("", error.message)]
+    required = [
+        p
+        for p in inspect.signature(function).parameters.values()
+        if p.default is inspect.Parameter.empty
+        and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    if len(required) > 1:
+        return [
+            Problem(
+                "train.loop.function",
+                f"{loop.function}{inspect.signature(function)} must take one argument (the "
+                "config dict) or none, as Ray Train calls it.",
+            )
+        ]
+    return []

@@ -10,7 +10,7 @@ import pytest
 from raylight.cluster import ClusterInfo, connect
 from raylight.spec import LoadedSpec, load_spec
 from raylight.training import TrainingResult, run_training
-from tests.conftest import DIGITS_SPEC, ROOT, free_port
+from tests.conftest import DIGITS_SPEC, ROOT, USER_LOOP_SPEC, free_port
 
 
 @pytest.fixture(scope="session")
@@ -42,3 +42,16 @@ def digits(ray_cluster: ClusterInfo, digits_storage: Path, serve_port: int) -> L
 def trained_digits(digits: LoadedSpec) -> TrainingResult:
     """One real 2-worker training run of the shipped digits spec, shared by the tests."""
     return run_training(digits)
+
+
+@pytest.fixture(scope="session")
+def user_loop_digits(ray_cluster: ClusterInfo, digits_storage: Path, serve_port: int) -> LoadedSpec:
+    return load_spec(
+        USER_LOOP_SPEC, [f"run.storage_path={digits_storage}", f"serve.port={serve_port}"]
+    )
+
+
+@pytest.fixture(scope="session")
+def trained_user_loop(user_loop_digits: LoadedSpec) -> TrainingResult:
+    """One uninterrupted 2-worker run of the user's own Ray Train loop (ray_train_loop.py)."""
+    return run_training(user_loop_digits)

@@ -21,6 +21,7 @@ from raylight.training.checkpoints import (
     read_meta,
     save_checkpoint,
 )
+from raylight.training.user_loop import make_servable
 
 SPEC = Spec.model_validate(
     {
@@ -91,3 +92,38 @@ def test_serving_a_checkpoint_takes_serve_overrides_only(tmp_path: Path) -> None
     assert target.serve_spec.port == 9123 and target.app_name == "tiny"
     with pytest.raises(SpecError, match=r"train.epochs: only serve.\* settings can change"):
         resolve_target(tmp_path, ["train.epochs=3"])
+
+
+def test_user_loop_weights_become_a_servable_checkpoint(tmp_path: Path) -> None:
+    from pipelines.digits.model import build_mlp
+
+    model = build_mlp(3, 2, hidden=8)
+    wrapped = {f"module.{k}": v for k, v in model.state_dict().items()}  # saved without unwrap
+    torch.save({"model_state_dict": wrapped, "epoch": 3}, tmp_path / "model.pt")
+    meta = CheckpointMeta(
+        spec=SPEC.model_dump(mode="json"),
+        spec_hash="h",
+        preprocessing=PREPROCESSING.to_dict(),
+        epoch=3,
+        metrics={"val_loss": 0.5},
+        raylight_version="test",
+    )
+    make_servable(tmp_path, "model.pt", meta)
+    loaded, read = load_model(tmp_path)
+    assert read.epoch == 3
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name], tensor)
+
+
+def test_user_loop_weights_that_would_run_code_are_refused(tmp_path: Path) -> None:
+    marker = Path("/tmp/raylight-pwned")
+    marker.unlink(missing_ok=True)
+    with open(tmp_path / "model.pt", "wb") as file:
+        pickle.dump({"weight": _RunsCode()}, file)
+    meta = CheckpointMeta(SPEC.model_dump(mode="json"), "h", PREPROCESSING.to_dict(), 1, {}, "t")
+    with pytest.raises(ValueError, match=r"does not load with torch\.load"):
+        make_servable(tmp_path, "model.pt", meta)
+    assert not marker.exists()
+    assert not (tmp_path / META_FILE).exists()  # never marked servable
+    with pytest.raises(ValueError, match=r"no state\.pt in it"):
+        make_servable(tmp_path, "state.pt", meta)

@@ -210,3 +210,17 @@ def test_precision_32_may_be_written_as_a_number_and_fp16_needs_gpus() -> None:
     assert "needs GPUs (resources.gpus_per_worker > 0)" in raised.value.problems[0].message
     gpu = load_spec(DIGITS_SPEC, ["train.precision=fp16", "resources.gpus_per_worker=1"])
     assert gpu.spec.train.precision == "fp16"
+
+
+def test_user_loop_spec_is_checked_against_tuning() -> None:
+    from tests.conftest import USER_LOOP_SPEC
+
+    loop = load_spec(USER_LOOP_SPEC).spec.train.loop
+    assert loop.kind == "ray_train" and loop.weights_file == "model.pt"
+    assert load_spec(DIGITS_SPEC).spec.train.loop.kind == "managed"  # the default
+    with pytest.raises(SpecError, match=r"set resources\.num_workers >= 1"):
+        load_spec(USER_LOOP_SPEC, ["resources.num_workers=0"])
+    with pytest.raises(SpecError, match="only the managed loop knows how to load"):
+        load_spec(USER_LOOP_SPEC, ["tune.scheduler={kind: pbt}"])
+    with pytest.raises(SpecError, match="weights_file"):
+        load_spec(USER_LOOP_SPEC, ["train.loop.weights_file=model.pkl"])

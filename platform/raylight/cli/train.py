@@ -1,27 +1,53 @@
-"""`raylight train SPEC [overrides]`: one Ray Train run; prints the best checkpoint."""
+"""`raylight train SPEC [overrides] [--resume]`: one Ray Train run; prints the best checkpoint."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import typer
+
 from raylight.cli.common import ADDRESS, OVERRIDES, SPEC, Flags
 from raylight.cli.output import console, print_epoch, print_training
 from raylight.components import load_checked
 
+RESUME = typer.Option(
+    False,
+    "--resume",
+    help="Continue the newest unfinished run of this exact spec (its driver died or was "
+    "stopped) from its latest checkpoint, instead of starting a new run.",
+)
+
 
 def train(
-    spec: Path = SPEC, overrides: list[str] = OVERRIDES, address: str | None = ADDRESS
+    spec: Path = SPEC,
+    overrides: list[str] = OVERRIDES,
+    address: str | None = ADDRESS,
+    resume: bool = RESUME,
 ) -> None:
     """Train the spec's model on a Ray Train worker group and keep its best checkpoints."""
-    from raylight.training import run_training
+    from raylight.training import run_training, unfinished_training
+    from raylight.training.progress import last_epoch
     from raylight.training.scaling import train_workers
 
     loaded = load_checked(spec, overrides)
     workers = train_workers(loaded.spec.resources)
     epochs = loaded.spec.train.epochs
+    unfinished = unfinished_training(loaded)
+    if resume and unfinished:
+        console.print(
+            f"resuming {unfinished} (last reported epoch {last_epoch(unfinished)}/{epochs})"
+        )
+    elif resume:
+        console.print("nothing to resume for this spec: starting a new run")
+    elif unfinished:
+        console.print(f"[dim]{unfinished} never finished; --resume continues it[/]")
     console.print(f"training [bold]{loaded.spec.name}[/] on {workers} workers ({epochs} epochs)")
     result = run_training(
-        loaded, address=address, verbose=Flags.debug, on_epoch=print_epoch(loaded.spec.train.epochs)
+        loaded,
+        address=address,
+        verbose=Flags.debug,
+        on_epoch=print_epoch(epochs),
+        resume_run=unfinished if resume else None,
     )
     print_training(result)
     console.print(f"serve it: raylight serve {spec}")

@@ -166,7 +166,45 @@ class EarlyStoppingSpec(Section):
     )
 
 
+class ManagedLoop(Section):
+    kind: Literal["managed"] = Field(
+        default="managed",
+        description="Raylight's loop: model.builder's nn.Module, train.loss, and everything "
+        "else in this section (optimizer, schedule, precision, accumulation, early stopping).",
+    )
+
+
+class RayTrainLoop(Section):
+    kind: Literal["ray_train"] = Field(
+        description="Your own Ray Train loop, unmodified: it calls ray.train.report, "
+        "get_checkpoint and get_dataset_shard itself."
+    )
+    function: str = Field(
+        pattern=BUILDER_PATTERN,
+        description="`module:function` run on every worker with one argument, the config dict: "
+        "train.loop.config plus epochs, batch_size, lr, weight_decay, seed, num_features, "
+        "num_outputs. Datasets 'train' and 'val' have columns 'features' and 'label'.",
+    )
+    config: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Your own keys, added to the config (tunable as train.loop.config.<key>).",
+    )
+    weights_file: str = Field(
+        default="model.pt",
+        pattern=r"^[\w.-]+\.(pt|pth|safetensors)$",
+        description="File in each reported checkpoint holding the model's state_dict "
+        "(torch.save or safetensors). Raylight serves it with model.builder's module.",
+    )
+
+
+TrainLoop = Annotated[ManagedLoop | RayTrainLoop, Field(discriminator="kind")]
+
+
 class TrainSpec(Section):
+    loop: TrainLoop = Field(
+        default_factory=ManagedLoop,
+        description="Which loop trains: managed (Raylight's) or ray_train (your function).",
+    )
     epochs: int = Field(default=10, ge=1, description="Passes over the training split.")
     batch_size: int = Field(default=64, ge=1, description="Rows per step on each worker.")
     optimizer: OptimizerSpec = Field(default_factory=OptimizerSpec, description="Optimizer.")
@@ -606,6 +644,23 @@ class Spec(Section):
             raise ValueError(
                 f"tune.mode {self.tune.mode!r} would pick the worst trial by {metric!r}; "
                 f"use {METRIC_MODES[metric]!r} or leave tune.mode unset."
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _loop_fits_tune(self) -> Spec:
+        if self.train.loop.kind == "managed" or self.tune is None:
+            return self
+        if self.resources.num_workers == 0:
+            raise ValueError(
+                f"train.loop.kind {self.train.loop.kind!r} runs on Ray Train workers: set "
+                "resources.num_workers >= 1 (0 runs only the managed loop inside a trial)."
+            )
+        if isinstance(self.tune.scheduler, PbtScheduler):
+            raise ValueError(
+                f"tune.scheduler pbt hands checkpoints between trials, which only the managed "
+                f"loop knows how to load; train.loop.kind {self.train.loop.kind!r} can use asha, "
+                "hyperband, median or fifo."
             )
         return self
 

@@ -47,6 +47,19 @@ def append_metrics(path: Path, metrics: dict[str, Any]) -> None:
         file.write(line + "\n")
 
 
+def last_epoch(run_path: Path) -> int:
+    """The last epoch a run reported (0 before its first report)."""
+    path = run_path / METRICS_FILE
+    if not path.is_file():
+        return 0
+    for line in reversed(path.read_text().splitlines()):
+        try:
+            return int(json.loads(line).get("epoch", 0))
+        except ValueError:  # a line cut short when the process writing it died
+            continue
+    return 0
+
+
 def format_metrics(metrics: dict[str, Any], epochs: int) -> str:
     parts = [f"epoch {int(metrics.get('epoch', 0))}/{epochs}"]
     parts += [f"{k} {v:.4f}" for k, v in metrics.items() if k.startswith(("train_", "val_loss"))]
@@ -57,13 +70,17 @@ def format_metrics(metrics: dict[str, Any], epochs: int) -> str:
 
 @contextmanager
 def follow_metrics(
-    path: Path, emit: Callable[[dict[str, Any]], None], poll_s: float = 0.25
+    path: Path, emit: Callable[[dict[str, Any]], None], poll_s: float = 0.25, from_end: bool = False
 ) -> Iterator[None]:
-    """Call `emit` for every line appended to `path` while the block runs."""
+    """Call `emit` for every line appended to `path` while the block runs.
+
+    `from_end`: skip the lines already there (a resumed run's earlier epochs).
+    """
     stop = threading.Event()
+    start = path.stat().st_size if from_end and path.is_file() else 0
 
     def tail() -> None:
-        offset = 0
+        offset = start
         while True:
             finished = stop.wait(poll_s)
             if path.is_file():

@@ -41,6 +41,18 @@ def new_run_name(kind: str) -> str:
     return f"{kind}-{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
 
 
+def unfinished_run(experiment_dir: Path, prefix: str) -> Path | None:
+    """The newest run directory named `<prefix>-*` that has no record, i.e. never finished.
+
+    Names sort by their start time. Only the newest counts: an older unfinished run was
+    abandoned when a newer one started.
+    """
+    runs = sorted(path for path in experiment_dir.glob(f"{prefix}-*") if path.is_dir())
+    if runs and not (runs[-1] / RECORD_FILE).exists():
+        return runs[-1]
+    return None
+
+
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 

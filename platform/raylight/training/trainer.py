@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +19,16 @@ from raylight.errors import RunError
 from raylight.preprocessing.datasets import PreparedData, prepare_datasets
 from raylight.preprocessing.transforms import Task
 from raylight.spec import LoadedSpec
-from raylight.spec.schema import Spec, TrainSpec
+from raylight.spec.schema import RayTrainLoop, Spec, TrainSpec
+from raylight.training.checkpoints import META_FILE
 from raylight.training.progress import METRICS_FILE, MetricsLog, follow_metrics
-from raylight.training.records import RunRecord, new_run_name, now_iso, write_record
+from raylight.training.records import (
+    RunRecord,
+    new_run_name,
+    now_iso,
+    unfinished_run,
+    write_record,
+)
 from raylight.training.scaling import (
     RAY_DATA_CPUS,
     build_run_config,
@@ -29,6 +37,7 @@ from raylight.training.scaling import (
     cpus_per_run,
 )
 from raylight.training.torch_loop import train_fn_per_worker
+from raylight.training.user_loop import ServableCheckpoints, run_user_loop, user_loop_config
 
 logger = logging.getLogger(__name__)
 # "ValueError: negative dimensions are not allowed": the line of a traceback worth showing.
@@ -51,10 +60,14 @@ def run_training(
     address: str | None = None,
     verbose: bool = False,
     on_epoch: EpochCallback | None = None,
+    resume_run: Path | None = None,
 ) -> TrainingResult:
     """Train the spec once on a Ray Train worker group and record its best checkpoint.
 
     Starts an embedded Ray unless `address`, RAY_ADDRESS or an initialized Ray says otherwise.
+    `resume_run` (see `unfinished_training`) continues a run whose driver died: Ray Train
+    resumes a run started again under the same name and storage path from its latest
+    checkpoint, so only the epochs after that checkpoint are trained again.
     """
     spec = loaded.spec
     ensure_importable(loaded.project_root)
@@ -66,11 +79,13 @@ def run_training(
     ) as cluster:
         check_fits_cluster(spec.resources, cluster.num_cpus, cluster.num_gpus)
         prepared = prepare_datasets(spec.data, task_for(spec.train), loaded.base_dir)
-        run_path = loaded.storage_path / spec.name / new_run_name("train")
+        run_path = resume_run or (
+            loaded.storage_path / spec.name / new_run_name(_run_prefix(loaded.spec_hash))
+        )
         trainer = build_trainer(
             spec, loaded.spec_hash, prepared, run_config=_run_config(spec, run_path)
         )
-        with follow_metrics(run_path / METRICS_FILE, on_epoch or _log_epoch):
+        with follow_metrics(run_path / METRICS_FILE, on_epoch or _log_epoch, from_end=True):
             result = fit(trainer, run_path)
     checkpoint, metrics = best_checkpoint(result, spec.train.metric, spec.train.metric_mode)
     training = TrainingResult(
@@ -93,6 +108,15 @@ def run_training(
         )
     )
     return training
+
+
+def unfinished_training(loaded: LoadedSpec) -> Path | None:
+    """The newest run of this exact spec (name and hash) that never finished, if any."""
+    return unfinished_run(loaded.storage_path / loaded.spec.name, _run_prefix(loaded.spec_hash))
+
+
+def _run_prefix(spec_hash: str) -> str:
+    return f"train-{spec_hash}"
 
 
 def _run_config(spec: Spec, run_path: Path) -> ray.train.RunConfig:
@@ -123,9 +147,20 @@ def build_trainer(
     `start_from`: a checkpoint directory the run begins from (a PBT donor's), unless the run has
     a checkpoint of its own to resume (Train V2 dropped `resume_from_checkpoint`).
     """
+    loop = spec.train.loop
+    function: Callable[[dict[str, Any]], None] = train_fn_per_worker
+    config = {**loop_config(spec, spec_hash, prepared), "start_from": start_from}
+    if isinstance(loop, RayTrainLoop):
+        function = partial(run_user_loop, loop.function)
+        config = user_loop_config(spec, prepared)
+        stamp = ServableCheckpoints(
+            spec, spec_hash, prepared.preprocessing.to_dict(), run_id=run_config.name or ""
+        )
+        callbacks = [stamp, *(run_config.callbacks or [])]
+        run_config = replace(run_config, callbacks=callbacks)  # type: ignore[arg-type]
     return TorchTrainer(
-        train_fn_per_worker,
-        train_loop_config={**loop_config(spec, spec_hash, prepared), "start_from": start_from},
+        function,
+        train_loop_config=config,
         scaling_config=build_scaling_config(spec.resources),
         run_config=run_config,
         datasets={"train": prepared.train, "val": prepared.val},
@@ -170,9 +205,18 @@ def best_checkpoint(
     """The best kept checkpoint by the spec's metric (Result.checkpoint is only the latest)."""
     scored = [(c, m) for c, m in result.best_checkpoints or [] if metric in m]
     if not scored:
-        raise RunError(f"the run at {result.path} finished without a checkpoint that has {metric}.")
+        raise RunError(
+            f"the run at {result.path} finished without a checkpoint that has {metric}: the "
+            f"loop must pass {metric!r} to ray.train.report together with a checkpoint."
+        )
     sign = 1 if mode == "max" else -1
     checkpoint, metrics = max(scored, key=lambda pair: sign * pair[1][metric])
+    if not (Path(checkpoint.path) / META_FILE).is_file():
+        raise RunError(
+            f"the best checkpoint, {checkpoint.path}, cannot be served: Raylight found no "
+            "model weights it could read in it (train.loop.weights_file); the worker logs "
+            "say why."
+        )
     return Path(checkpoint.path), dict(metrics)
 
 

@@ -23,7 +23,13 @@ from raylight.preprocessing.datasets import prepare_datasets
 from raylight.spec import LoadedSpec
 from raylight.spec.schema import HyperBandScheduler, Spec
 from raylight.training.checkpoints import read_meta
-from raylight.training.records import RECORD_FILE, RunRecord, new_run_name, now_iso, write_record
+from raylight.training.records import (
+    RunRecord,
+    new_run_name,
+    now_iso,
+    unfinished_run,
+    write_record,
+)
 from raylight.training.scaling import RAY_DATA_CPUS, cpus_per_run
 from raylight.training.trainer import ERROR_LINE, best_checkpoint, task_for
 from raylight.tuning.export import export_history, export_trials, load_history
@@ -127,9 +133,8 @@ def find_sweep(experiment_dir: Path, spec_hash: str, spec: Spec) -> tuple[Path, 
     whether it is resumed, and why an unfinished sweep is not.
     """
     prefix = f"tune-{spec_hash}"
-    sweeps = sorted(experiment_dir.glob(f"{prefix}-*"))  # names sort by their start time
-    latest = sweeps[-1] if sweeps else None
-    if latest and not (latest / RECORD_FILE).exists() and tune.Tuner.can_restore(str(latest)):
+    latest = unfinished_run(experiment_dir, prefix)
+    if latest and tune.Tuner.can_restore(str(latest)):
         if spec.tune and isinstance(spec.tune.scheduler, HyperBandScheduler):
             # Restored finished trials join HyperBand's brackets without results, and a bracket
             # then waits for them forever: the sweep would hang instead of finishing.

@@ -1,0 +1,70 @@
+"""A user's own Ray Train loop (pipelines/digits/ray_train_loop.py) run, recorded and served."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import requests
+import torch
+from ray import serve
+
+from raylight.preprocessing.datasets import prepare_datasets
+from raylight.serving.deployment import deploy
+from raylight.serving.targets import resolve_target
+from raylight.spec import LoadedSpec
+from raylight.training import TrainingResult
+from raylight.training.checkpoints import load_model, read_meta
+from raylight.training.progress import METRICS_FILE
+from raylight.training.trainer import task_for
+
+pytestmark = pytest.mark.ray
+
+
+def test_user_loop_reaches_the_accuracy_bar_with_its_own_reports(
+    user_loop_digits: LoadedSpec, trained_user_loop: TrainingResult
+) -> None:
+    assert trained_user_loop.metric_value >= 0.95
+    history = [
+        json.loads(line)
+        for line in (trained_user_loop.run_path / METRICS_FILE).read_text().splitlines()
+    ]
+    epochs = user_loop_digits.spec.train.epochs
+    assert [m["epoch"] for m in history] == list(range(1, epochs + 1))
+    assert set(history[0]) >= {"val_loss", "val_accuracy"}  # what the loop itself reported
+
+
+def test_user_checkpoint_gets_raylight_metadata_and_reproduces_its_metric(
+    user_loop_digits: LoadedSpec, trained_user_loop: TrainingResult
+) -> None:
+    directory = trained_user_loop.checkpoint_path
+    assert {"model.pt", "state.pt"} <= {p.name for p in directory.iterdir()}  # the loop's own
+    meta = read_meta(directory)
+    assert meta.spec_hash == user_loop_digits.spec_hash
+    assert meta.metrics["val_accuracy"] == trained_user_loop.metric_value
+    model, _ = load_model(directory)  # from the converted model.safetensors
+    spec = user_loop_digits.spec
+    prepared = prepare_datasets(spec.data, task_for(spec.train), user_loop_digits.base_dir)
+    batch = prepared.val.take_batch(batch_size=10_000)
+    with torch.inference_mode():
+        predicted = model(torch.from_numpy(batch["features"])).argmax(dim=1).numpy()
+    assert float(np.mean(predicted == batch["label"])) == pytest.approx(
+        trained_user_loop.metric_value, abs=1e-6
+    )
+
+
+def test_user_loop_checkpoint_is_served_by_the_serve_command_path(
+    user_loop_digits: LoadedSpec, trained_user_loop: TrainingResult
+) -> None:
+    target = resolve_target(user_loop_digits.path, user_loop_digits.overrides)
+    assert target.checkpoint_path == trained_user_loop.checkpoint_path
+    served = deploy(target)
+    try:
+        example = read_meta(target.checkpoint_path).parsed_preprocessing.example_record
+        response = requests.post(served.predict_url, json=example, timeout=30)
+        assert response.status_code == 200, response.text
+        (prediction,) = response.json()["predictions"]
+        assert prediction["label"] in range(10)
+    finally:
+        serve.delete(served.app_name)
