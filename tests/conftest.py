@@ -10,6 +10,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 DIGITS_SPEC = ROOT / "pipelines" / "digits" / "experiment.yaml"
 USER_LOOP_SPEC = ROOT / "pipelines" / "digits" / "ray_train_loop.yaml"
+LIGHTNING_SPEC = ROOT / "pipelines" / "digits" / "lightning.yaml"
+ACCELERATE_SPEC = ROOT / "pipelines" / "digits" / "accelerate.yaml"
 
 
 def free_port() -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -12,7 +13,15 @@ from typing import Any, Protocol
 from raylight.errors import ComponentError, Problem, SpecError
 from raylight.spec import LoadedSpec, load_spec
 from raylight.spec.problems import suggest
-from raylight.spec.schema import BuilderSource, DataSource, ModelSpec, RayTrainLoop, TrainLoop
+from raylight.spec.schema import (
+    AccelerateLoop,
+    BuilderSource,
+    DataSource,
+    LightningLoop,
+    ModelSpec,
+    RayTrainLoop,
+    TrainLoop,
+)
 
 # Arguments Raylight supplies itself when a model builder's signature asks for them.
 MODEL_INJECTED_ARGS = ("num_features", "num_outputs")
@@ -132,7 +141,16 @@ def load_checked(path: str | Path, overrides: Sequence[str] | None = None) -> Lo
 
 
 def check_loop_function(loop: TrainLoop) -> list[Problem]:
-    """A `ray_train` loop must import and take at most one argument (the config dict)."""
+    """A loop function must import and take one argument at most; optional packages installed."""
+    package = {LightningLoop: "lightning", AccelerateLoop: "accelerate"}.get(type(loop))
+    if package and importlib.util.find_spec(package) is None:
+        return [
+            Problem(
+                "train.loop.kind",
+                f"{loop.kind!r} needs the {package} package, an optional dependency: "
+                f"pip install 'raylight[{package}]'",
+            )
+        ]
     if not isinstance(loop, RayTrainLoop):
         return []
     try:

@@ -10,7 +10,7 @@ import pytest
 from raylight.cluster import ClusterInfo, connect
 from raylight.spec import LoadedSpec, load_spec
 from raylight.training import TrainingResult, run_training
-from tests.conftest import DIGITS_SPEC, ROOT, USER_LOOP_SPEC, free_port
+from tests.conftest import DIGITS_SPEC, LIGHTNING_SPEC, ROOT, USER_LOOP_SPEC, free_port
 
 
 @pytest.fixture(scope="session")
@@ -55,3 +55,16 @@ def user_loop_digits(ray_cluster: ClusterInfo, digits_storage: Path, serve_port:
 def trained_user_loop(user_loop_digits: LoadedSpec) -> TrainingResult:
     """One uninterrupted 2-worker run of the user's own Ray Train loop (ray_train_loop.py)."""
     return run_training(user_loop_digits)
+
+
+@pytest.fixture(scope="session")
+def lightning_digits(ray_cluster: ClusterInfo, digits_storage: Path, serve_port: int) -> LoadedSpec:
+    return load_spec(
+        LIGHTNING_SPEC, [f"run.storage_path={digits_storage}", f"serve.port={serve_port}"]
+    )
+
+
+@pytest.fixture(scope="session")
+def trained_lightning(lightning_digits: LoadedSpec) -> TrainingResult:
+    """One uninterrupted 2-worker run of the LightningModule (lightning_module.py)."""
+    return run_training(lightning_digits)

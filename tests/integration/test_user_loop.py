@@ -1,8 +1,9 @@
-"""A user's own Ray Train loop (pipelines/digits/ray_train_loop.py) run, recorded and served."""
+"""Users' own loop functions (ray_train_loop.py, accelerate_loop.py) run, recorded and served."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,14 +11,16 @@ import requests
 import torch
 from ray import serve
 
+from raylight.cluster import ClusterInfo
 from raylight.preprocessing.datasets import prepare_datasets
 from raylight.serving.deployment import deploy
 from raylight.serving.targets import resolve_target
-from raylight.spec import LoadedSpec
-from raylight.training import TrainingResult
+from raylight.spec import LoadedSpec, load_spec
+from raylight.training import TrainingResult, run_training
 from raylight.training.checkpoints import load_model, read_meta
 from raylight.training.progress import METRICS_FILE
 from raylight.training.trainer import task_for
+from tests.conftest import ACCELERATE_SPEC
 
 pytestmark = pytest.mark.ray
 
@@ -68,3 +71,17 @@ def test_user_loop_checkpoint_is_served_by_the_serve_command_path(
         assert prediction["label"] in range(10)
     finally:
         serve.delete(served.app_name)
+
+
+def test_accelerate_loop_gets_the_specs_precision_and_accumulation(
+    ray_cluster: ClusterInfo, tmp_path: Path
+) -> None:
+    loaded = load_spec(ACCELERATE_SPEC, [f"run.storage_path={tmp_path}"])
+    result = run_training(loaded)
+    assert result.metric_value >= 0.93
+    last = json.loads((result.run_path / METRICS_FILE).read_text().splitlines()[-1])
+    # What Accelerator() itself said it used, from the environment Raylight set.
+    assert last["accumulation_steps"] == loaded.spec.train.accumulate_grad_batches == 2
+    assert last["bf16"] == 1.0 and loaded.spec.train.precision == "bf16"
+    _, meta = load_model(result.checkpoint_path)  # servable like any ray_train checkpoint
+    assert meta.metrics["val_accuracy"] == result.metric_value

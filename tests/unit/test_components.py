@@ -60,3 +60,33 @@ def test_failure_cause_finds_the_workers_error_line() -> None:
 
     assert failure_cause(WorkerGroupFailure()).endswith("negative dimension -1")
     assert failure_cause(ValueError("plain")) == "plain"
+
+
+def test_a_loop_kind_whose_extra_is_missing_names_the_extra(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib.util
+
+    from raylight.components import check_loop_function
+    from raylight.spec.schema import LightningLoop
+
+    assert check_loop_function(LightningLoop(kind="lightning")) == []  # installed here
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)  # as without the extra
+    (problem,) = check_loop_function(LightningLoop(kind="lightning"))
+    assert problem.render() == (
+        "train.loop.kind: 'lightning' needs the lightning package, an optional dependency: "
+        "pip install 'raylight[lightning]'"
+    )
+
+
+def test_accelerate_gets_precision_and_accumulation_from_the_environment() -> None:
+    from raylight.spec import load_spec
+    from raylight.training.user_loop import loop_environment
+    from tests.conftest import ACCELERATE_SPEC, USER_LOOP_SPEC
+
+    spec = load_spec(ACCELERATE_SPEC, ["train.precision=32"]).spec
+    assert loop_environment(spec) == {
+        "ACCELERATE_MIXED_PRECISION": "no",
+        "ACCELERATE_GRADIENT_ACCUMULATION_STEPS": "2",
+    }
+    assert loop_environment(load_spec(USER_LOOP_SPEC).spec) == {}

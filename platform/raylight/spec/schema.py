@@ -197,13 +197,33 @@ class RayTrainLoop(Section):
     )
 
 
-TrainLoop = Annotated[ManagedLoop | RayTrainLoop, Field(discriminator="kind")]
+class AccelerateLoop(RayTrainLoop):
+    kind: Literal["accelerate"] = Field(  # type: ignore[assignment]
+        description="Your own loop function using Hugging Face Accelerate (Accelerator(), "
+        "prepare, backward, accumulate): it runs like ray_train, and Accelerator() takes "
+        "train.precision and train.accumulate_grad_batches from the environment Raylight sets. "
+        "Needs `pip install 'raylight[accelerate]'`."
+    )
+
+
+class LightningLoop(Section):
+    kind: Literal["lightning"] = Field(
+        description="model.builder returns a LightningModule; Lightning trains it on every worker "
+        "through Ray's DDP strategy, with train.epochs, precision, accumulate_grad_batches and "
+        "gradient_clip_norm passed to the Trainer. Needs `pip install 'raylight[lightning]'`."
+    )
+
+
+TrainLoop = Annotated[
+    ManagedLoop | RayTrainLoop | AccelerateLoop | LightningLoop, Field(discriminator="kind")
+]
 
 
 class TrainSpec(Section):
     loop: TrainLoop = Field(
         default_factory=ManagedLoop,
-        description="Which loop trains: managed (Raylight's) or ray_train (your function).",
+        description="Which loop trains: managed (Raylight's), ray_train (your function), "
+        "accelerate (your function using Accelerate) or lightning (your LightningModule).",
     )
     epochs: int = Field(default=10, ge=1, description="Passes over the training split.")
     batch_size: int = Field(default=64, ge=1, description="Rows per step on each worker.")

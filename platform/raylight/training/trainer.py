@@ -19,7 +19,7 @@ from raylight.errors import RunError
 from raylight.preprocessing.datasets import PreparedData, prepare_datasets
 from raylight.preprocessing.transforms import Task
 from raylight.spec import LoadedSpec
-from raylight.spec.schema import RayTrainLoop, Spec, TrainSpec
+from raylight.spec.schema import LightningLoop, RayTrainLoop, Spec, TrainSpec
 from raylight.training.checkpoints import META_FILE
 from raylight.training.progress import METRICS_FILE, MetricsLog, follow_metrics
 from raylight.training.records import (
@@ -37,7 +37,12 @@ from raylight.training.scaling import (
     cpus_per_run,
 )
 from raylight.training.torch_loop import train_fn_per_worker
-from raylight.training.user_loop import ServableCheckpoints, run_user_loop, user_loop_config
+from raylight.training.user_loop import (
+    ServableCheckpoints,
+    loop_environment,
+    run_user_loop,
+    user_loop_config,
+)
 
 logger = logging.getLogger(__name__)
 # "ValueError: negative dimensions are not allowed": the line of a traceback worth showing.
@@ -150,8 +155,14 @@ def build_trainer(
     loop = spec.train.loop
     function: Callable[[dict[str, Any]], None] = train_fn_per_worker
     config = {**loop_config(spec, spec_hash, prepared), "start_from": start_from}
-    if isinstance(loop, RayTrainLoop):
-        function = partial(run_user_loop, loop.function)
+    if isinstance(loop, LightningLoop):
+        from raylight.training.lightning_loop import train_fn_lightning  # optional dependency
+
+        function = train_fn_lightning
+        run_path = Path(run_config.storage_path or ".") / (run_config.name or "")
+        config = {**loop_config(spec, spec_hash, prepared), "run_path": str(run_path)}
+    elif isinstance(loop, RayTrainLoop):
+        function = partial(run_user_loop, loop.function, loop_environment(spec))
         config = user_loop_config(spec, prepared)
         stamp = ServableCheckpoints(
             spec, spec_hash, prepared.preprocessing.to_dict(), run_id=run_config.name or ""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ import ray.train
 import raylight
 from raylight.components import resolve
 from raylight.preprocessing.datasets import PreparedData
-from raylight.spec.schema import RayTrainLoop, Spec
+from raylight.spec.schema import AccelerateLoop, RayTrainLoop, Spec
 from raylight.training.checkpoints import META_FILE, MODEL_FILE, CheckpointMeta, write_json_atomic
 
 logger = logging.getLogger(__name__)
@@ -48,8 +49,23 @@ def user_loop_config(spec: Spec, prepared: PreparedData) -> dict[str, Any]:
     }
 
 
-def run_user_loop(function: str, config: dict[str, Any]) -> None:
+# Accelerator() reads these when its arguments are left at their defaults.
+ACCELERATE_PRECISION = {"32": "no", "bf16": "bf16", "fp16": "fp16"}
+
+
+def loop_environment(spec: Spec) -> dict[str, str]:
+    """Environment for the user's function: the spec's precision and accumulation for Accelerate."""
+    if not isinstance(spec.train.loop, AccelerateLoop):
+        return {}
+    return {
+        "ACCELERATE_MIXED_PRECISION": ACCELERATE_PRECISION[spec.train.precision],
+        "ACCELERATE_GRADIENT_ACCUMULATION_STEPS": str(spec.train.accumulate_grad_batches),
+    }
+
+
+def run_user_loop(function: str, environment: dict[str, str], config: dict[str, Any]) -> None:
     """On each worker: import the user's function there (by name, not by pickle) and call it."""
+    os.environ.update(environment)
     loop = resolve(function, "train.loop.function")
     if inspect.signature(loop).parameters:
         loop(config)

@@ -1,0 +1,148 @@
+"""A LightningModule trained by Lightning on every Ray Train worker (`train.loop.kind: lightning`).
+
+Imported only for that loop kind: lightning is an optional dependency (`raylight[lightning]`).
+
+Ray's Lightning integration supplies the DDP strategy and the cluster environment; Raylight
+builds the Trainer from the spec (epochs, precision, accumulation, clipping), feeds it the
+preprocessed Ray Data shards, and reports each epoch with a checkpoint that holds both the
+Lightning checkpoint (for resume, loaded with weights_only=True) and Raylight's servable
+files. The module's own callbacks (`configure_callbacks`: ModelCheckpoint, EarlyStopping,
+LearningRateMonitor, ...) run as they would without Ray.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import ray.train
+
+import raylight
+from raylight.components import call_model_builder
+from raylight.errors import ComponentError
+from raylight.preprocessing.transforms import FittedPreprocessing
+from raylight.spec.schema import Spec, TrainSpec
+from raylight.training.checkpoints import META_FILE, MODEL_FILE, CheckpointMeta, write_json_atomic
+
+LIGHTNING_CHECKPOINT = "lightning.ckpt"
+PRECISION = {"32": "32-true", "bf16": "bf16-mixed", "fp16": "16-mixed"}
+SHUFFLE_BUFFER_BATCHES = 16
+
+
+def train_fn_lightning(config: dict[str, Any]) -> None:
+    """The Ray Train entry point: one Lightning Trainer per worker, joined by Ray's DDP."""
+    from lightning.pytorch.loggers import CSVLogger
+    from ray.train.lightning import RayDDPStrategy, RayLightningEnvironment, prepare_trainer
+
+    spec = Spec.model_validate(config["spec"])
+    train = spec.train
+    preprocessing = FittedPreprocessing.from_dict(config["preprocessing"])
+    pl.seed_everything(train.seed, workers=True, verbose=False)
+    module = call_model_builder(
+        spec.model.builder,
+        spec.model.kwargs,
+        num_features=preprocessing.num_features,
+        num_outputs=preprocessing.num_outputs,
+    )
+    if not isinstance(module, pl.LightningModule):
+        raise ComponentError(
+            f"model.builder {spec.model.builder!r} returned a {type(module).__name__}; "
+            "train.loop.kind 'lightning' needs a lightning.pytorch.LightningModule."
+        )
+    run_path = Path(config["run_path"])
+    trainer = pl.Trainer(
+        max_epochs=train.epochs,
+        accelerator="auto",
+        devices="auto",
+        strategy=RayDDPStrategy(),
+        plugins=[RayLightningEnvironment()],
+        precision=PRECISION[train.precision],  # type: ignore[arg-type]
+        accumulate_grad_batches=train.accumulate_grad_batches,
+        gradient_clip_val=train.gradient_clip_norm,
+        callbacks=[ReportToRayTrain(config)],
+        default_root_dir=run_path / "lightning",
+        logger=CSVLogger(run_path / "lightning", name="logs"),
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        log_every_n_steps=10,
+    )
+    trainer = prepare_trainer(trainer)
+    batches = {
+        split: ShardBatches(ray.train.get_dataset_shard(split), train, shuffle=split == "train")
+        for split in ("train", "val")
+    }
+    checkpoint = ray.train.get_checkpoint()  # after a worker restart or a resumed run
+    if checkpoint is None:
+        trainer.fit(module, batches["train"], batches["val"])
+        return
+    with checkpoint.as_directory() as directory:
+        trainer.fit(
+            module,
+            batches["train"],
+            batches["val"],
+            ckpt_path=str(Path(directory) / LIGHTNING_CHECKPOINT),
+            weights_only=True,  # never unpickle arbitrary objects, even from our own storage
+        )
+
+
+class ShardBatches:
+    """This worker's shard as a re-iterable of {"features", "label"} batches, one pass an epoch."""
+
+    def __init__(self, shard: Any, train: TrainSpec, shuffle: bool) -> None:
+        self.shard, self.train, self.shuffle = shard, train, shuffle
+        self.epoch = 0
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        shuffle = {}
+        if self.shuffle:
+            self.epoch += 1
+            shuffle = {
+                "local_shuffle_buffer_size": self.train.batch_size * SHUFFLE_BUFFER_BATCHES,
+                "local_shuffle_seed": self.train.seed * 100_003 + self.epoch,
+            }
+        return iter(self.shard.iter_torch_batches(batch_size=self.train.batch_size, **shuffle))
+
+
+class ReportToRayTrain(pl.Callback):
+    """Reports each epoch's logged metrics to Ray Train, with a resumable and servable checkpoint.
+
+    Runs after validation (Lightning 2 calls on_train_epoch_end after the validation loop), so
+    `val_*` metrics logged with `sync_dist=True` are already averaged over the ranks.
+    """
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        super().__init__()
+        self.config = config
+
+    def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+        from safetensors.torch import save_model
+
+        metrics = {
+            name: float(value)
+            for name, value in trainer.callback_metrics.items()
+            if getattr(value, "numel", lambda: 1)() == 1
+        }
+        metrics["epoch"] = trainer.current_epoch + 1  # epochs done, as the other loops count
+        with tempfile.TemporaryDirectory() as directory:
+            trainer.save_checkpoint(Path(directory) / LIGHTNING_CHECKPOINT)  # every rank calls it
+            checkpoint = None
+            if trainer.global_rank == 0:
+                save_model(pl_module, str(Path(directory) / MODEL_FILE))
+                meta = CheckpointMeta(
+                    spec=self.config["spec"],
+                    spec_hash=self.config["spec_hash"],
+                    preprocessing=self.config["preprocessing"],
+                    epoch=int(metrics["epoch"]),
+                    metrics=metrics,
+                    raylight_version=raylight.__version__,
+                    run_id=ray.train.get_context().get_experiment_name(),
+                )
+                write_json_atomic(Path(directory) / META_FILE, asdict(meta))
+                checkpoint = ray.train.Checkpoint.from_directory(directory)
+            ray.train.report(metrics, checkpoint=checkpoint)
+            trainer.strategy.barrier()

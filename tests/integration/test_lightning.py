@@ -1,0 +1,73 @@
+"""A LightningModule (pipelines/digits/lightning_module.py) trained on 2 workers, and served."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import requests
+import torch
+from ray import serve
+
+from raylight.preprocessing.datasets import prepare_datasets
+from raylight.serving.deployment import deploy
+from raylight.serving.targets import resolve_target
+from raylight.spec import LoadedSpec
+from raylight.training import TrainingResult
+from raylight.training.checkpoints import load_model, read_meta
+from raylight.training.progress import METRICS_FILE
+from raylight.training.trainer import task_for
+
+pytestmark = pytest.mark.ray
+
+
+def test_lightning_reaches_the_accuracy_bar_and_reports_every_epoch(
+    lightning_digits: LoadedSpec, trained_lightning: TrainingResult
+) -> None:
+    assert trained_lightning.metric_value >= 0.95
+    history = [
+        json.loads(line)
+        for line in (trained_lightning.run_path / METRICS_FILE).read_text().splitlines()
+    ]
+    epochs = [int(m["epoch"]) for m in history]
+    assert epochs == list(range(1, len(epochs) + 1))  # EarlyStopping may end it before 12
+    assert {"train_loss", "val_loss", "val_accuracy"} <= set(history[-1])
+
+
+def test_the_modules_own_lightning_callbacks_ran(trained_lightning: TrainingResult) -> None:
+    logs = trained_lightning.run_path / "lightning" / "logs"
+    # ModelCheckpoint kept its best file; LearningRateMonitor logged the cosine schedule.
+    assert list(logs.glob("version_*/checkpoints/*.ckpt"))
+    (metrics_csv,) = logs.glob("version_*/metrics.csv")
+    rows = list(csv.DictReader(metrics_csv.open()))
+    lrs = [float(row["lr-AdamW"]) for row in rows if row.get("lr-AdamW")]
+    assert len(lrs) >= 2 and lrs[-1] < lrs[0]
+
+
+def test_lightning_checkpoint_reproduces_its_metric_and_is_served(
+    lightning_digits: LoadedSpec, trained_lightning: TrainingResult
+) -> None:
+    directory = trained_lightning.checkpoint_path
+    assert (directory / "lightning.ckpt").is_file()  # what a restart resumes from
+    model, meta = load_model(directory)
+    assert meta.spec_hash == lightning_digits.spec_hash
+    spec = lightning_digits.spec
+    prepared = prepare_datasets(spec.data, task_for(spec.train), lightning_digits.base_dir)
+    batch = prepared.val.take_batch(batch_size=10_000)
+    with torch.inference_mode():
+        predicted = model(torch.from_numpy(batch["features"])).argmax(dim=1).numpy()
+    assert float(np.mean(predicted == batch["label"])) == pytest.approx(
+        trained_lightning.metric_value, abs=1e-6
+    )
+
+    target = resolve_target(lightning_digits.path, lightning_digits.overrides)
+    assert target.checkpoint_path == directory
+    served = deploy(target)
+    try:
+        example = read_meta(directory).parsed_preprocessing.example_record
+        response = requests.post(served.predict_url, json=example, timeout=30)
+        assert response.status_code == 200, response.text
+    finally:
+        serve.delete(served.app_name)
