@@ -202,6 +202,7 @@ def ddp_train(steps: int, batch_size: int, hidden: int) -> dict[str, float]:
     return {
         "first_step_at": first_step_at,
         "samples_per_s": (steps - warmup) * batch_size * world / elapsed,
+        "threads_per_process": torch.get_num_threads(),  # torchrun and Ray both pin OMP to 1
     }
 
 
@@ -261,6 +262,7 @@ def bench_ddp(args: argparse.Namespace) -> dict[str, Any]:
         "torchrun_s_to_first_step": round(torchrun["first_step_at"] - started, 2),
         "ray_train_s_to_first_step_from_fit": round(ray_train["first_step_at"] - fit_started, 2),
         "ray_init_s": round(ray_init_s, 2),
+        "threads_per_process": [torchrun["threads_per_process"], ray_train["threads_per_process"]],
     }
 
 
