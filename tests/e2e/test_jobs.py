@@ -68,8 +68,12 @@ def status_of(head: str, job_id: str) -> str:
 
 def test_submitted_train_job_is_followed_to_success(head: str, token: str, tmp_path: Path) -> None:
     job_id, submit_output = submit(head, "train", "train.epochs=2", f"run.storage_path={tmp_path}")
+    still_running = raylight("jobs", "wait", job_id, "--timeout", "0", "--address", head)
+    assert still_running.returncode == 124 and "still running" in still_running.stdout
     logs = raylight("jobs", "logs", "--follow", job_id, "--address", head, timeout_s=600)
     assert logs.returncode == 0, logs.stdout[-3000:] + logs.stderr[-2000:]
+    waited = raylight("jobs", "wait", job_id, "--address", head)  # for CI: exit code = outcome
+    assert waited.returncode == 0 and f"{job_id}: SUCCEEDED" in waited.stdout
     assert "epoch 2/2" in logs.stdout and "trained: val_accuracy" in logs.stdout
     assert f"{job_id}: SUCCEEDED" in logs.stdout
     assert status_of(head, job_id) == "SUCCEEDED"
@@ -86,7 +90,8 @@ def test_a_running_job_can_be_stopped(head: str, tmp_path: Path) -> None:
     wait_for(lambda: status_of(head, job_id) == "RUNNING", 120, f"{job_id} to run")
     stopped = raylight("jobs", "stop", job_id, "--address", head)
     assert stopped.returncode == 0 and "stop requested" in stopped.stdout
-    wait_for(lambda: status_of(head, job_id) == "STOPPED", 120, f"{job_id} to stop")
+    waited = raylight("jobs", "wait", job_id, "--address", head, timeout_s=120)
+    assert waited.returncode == 1 and f"{job_id}: STOPPED" in waited.stdout
     assert raylight("jobs", "status", job_id, "--address", head).returncode == 1
 
 

@@ -1,4 +1,4 @@
-"""`raylight jobs list|status|logs|stop`: manage the Ray jobs that `raylight submit` started."""
+"""`raylight jobs list|status|logs|wait|stop`: the Ray jobs that `raylight submit` started."""
 
 from __future__ import annotations
 
@@ -55,6 +55,26 @@ def logs(
         console.print(f"\n{job_id}: {final.value}", markup=False)
         if final.value != "SUCCEEDED":
             raise typer.Exit(1)
+
+
+@app.command()
+def wait(
+    job_id: str = JOB_ID,
+    timeout_s: float | None = typer.Option(
+        None, "--timeout", help="Give up after this many seconds (exit code 124)."
+    ),
+    address: str | None = JOBS_ADDRESS,
+) -> None:
+    """Wait for a job to end; the exit code says how (0 succeeded, 1 failed or stopped)."""
+    from raylight.jobs import wait_for_job
+
+    final = wait_for_job(job_id, address, timeout_s)
+    if final is None:
+        console.print(f"{job_id}: still running after {timeout_s:g} s", markup=False)
+        raise typer.Exit(124)
+    console.print(f"{job_id}: {final.value}", markup=False)
+    if final.value != "SUCCEEDED":
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -11,6 +11,7 @@ import getpass
 import logging
 import secrets
 import shlex
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -138,6 +139,23 @@ def job_logs(
     else:
         emit(call(url, token, lambda: client.get_job_logs(job_id)))
     return call(url, token, lambda: client.get_job_status(job_id))
+
+
+def wait_for_job(
+    job_id: str, address: str | None = None, timeout_s: float | None = None, poll_s: float = 2.0
+) -> JobStatus | None:
+    """Block until the job reaches a final status and return it; None if `timeout_s` ran out."""
+    url = resolve_address(address)
+    client = make_client(url)
+    token = find_token()
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    while True:
+        status = call(url, token, lambda: client.get_job_status(job_id))
+        if status.is_terminal():
+            return status
+        if deadline is not None and time.monotonic() >= deadline:
+            return None
+        time.sleep(poll_s)
 
 
 def stop_job(job_id: str, address: str | None = None) -> bool:
