@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -108,4 +109,22 @@ def test_an_unreachable_cluster_is_one_line() -> None:
     result = raylight("jobs", "list", "--address", f"http://127.0.0.1:{free_port()}")
     assert result.returncode == 1
     assert "cannot reach the Ray dashboard" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_an_upload_over_rays_limit_names_the_biggest_files(head: str, tmp_path: Path) -> None:
+    project = tmp_path / "project"  # a copy of the digits pipeline with a big file beside it
+    shutil.copytree(
+        ROOT / "pipelines", project / "pipelines", ignore=shutil.ignore_patterns(".data")
+    )
+    (project / "pyproject.toml").write_text("[project]\nname = 'big'\n")
+    (project / "weights.bin").write_bytes(os.urandom(110 * 1024**2))  # incompressible
+    (project / ".gitignore").write_text("ignored.bin\n")
+    with open(project / "ignored.bin", "wb") as file:
+        file.truncate(300 * 1024**2)  # never read: .gitignore keeps it out of the upload
+    spec = project / "pipelines" / "digits" / "experiment.yaml"
+    result = raylight("submit", str(spec), "--address", head, "--", "validate", timeout_s=300)
+    assert result.returncode != 0
+    assert "refused the upload" in result.stderr and "weights.bin" in result.stderr
+    assert "110.0 MiB" in result.stderr and "ignored.bin" not in result.stderr
     assert "Traceback" not in result.stderr

@@ -17,13 +17,14 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ray.job_submission import JobDetails, JobStatus
+from ray.job_submission import JobDetails, JobStatus, JobSubmissionClient
 
 import raylight
 from raylight.cluster import UPLOAD_EXCLUDES
 from raylight.components import load_checked
 from raylight.errors import JobError
 from raylight.jobs.client import call, find_token, make_client, resolve_address
+from raylight.jobs.packaging import is_too_large, too_large_message
 from raylight.spec import LoadedSpec, load_spec
 
 REMOTE_VERBS = ("train", "tune", "run", "validate")
@@ -65,6 +66,23 @@ def submit_job(
     url = resolve_address(address)
     client = make_client(url)
     _quiet_packaging_logs()
+    try:
+        _submit(client, url, loaded, verb, entrypoint, job_id)
+    except JobError as error:
+        if is_too_large(error.message):
+            raise JobError(too_large_message(loaded.project_root, UPLOAD_EXCLUDES)) from None
+        raise
+    return SubmittedJob(job_id=job_id, address=url, entrypoint=entrypoint)
+
+
+def _submit(
+    client: JobSubmissionClient,
+    url: str,
+    loaded: LoadedSpec,
+    verb: str,
+    entrypoint: str,
+    job_id: str,
+) -> None:
     call(
         url,
         find_token(),
@@ -84,7 +102,6 @@ def submit_job(
             },
         ),
     )
-    return SubmittedJob(job_id=job_id, address=url, entrypoint=entrypoint)
 
 
 def split_command(command: Sequence[str], spec_path: str | Path) -> tuple[str, list[str]]:
