@@ -38,6 +38,9 @@ head_pids() {
   {
     pgrep -f -- "$temp_dir" || true
     grep -lsxz "RAY_ADDRESS=127.0.0.1:$port" /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3 || true
+    # The head's own process group (see start): the dashboard and runtime-env agents and the
+    # client server name neither, and left behind they keep ports (52365, 10001) the next head needs.
+    [ -s "$temp_dir/pgid" ] && pgrep -g "$(cat "$temp_dir/pgid")" || true
   } | { grep -vx "$$" || true; } | sort -u
 }
 
@@ -47,10 +50,15 @@ start() {
     "$ray_bin" get-auth-token --generate >/dev/null
   fi
   mkdir -p "$temp_dir"
-  "$ray_bin" start --head --node-ip-address=127.0.0.1 --port="$port" \
+  # setsid: the head's daemons get a process group of their own, recorded for `stop` (where
+  # there is no setsid, e.g. macOS, `stop` finds them by temp dir and address only).
+  $(command -v setsid || true) "$ray_bin" start --head --node-ip-address=127.0.0.1 --port="$port" \
     --dashboard-host=127.0.0.1 --dashboard-port="$dashboard" --include-dashboard=true \
     --num-cpus="$cpus" --temp-dir="$temp_dir" --disable-usage-stats >"$temp_dir/start.log" 2>&1 ||
     { echo "error: ray start failed; see $temp_dir/start.log" >&2; tail -5 "$temp_dir/start.log" >&2; exit 1; }
+  if command -v setsid >/dev/null; then
+    ps -o pgid= -p "$(pgrep -f -- "gcs_server.*$temp_dir" | head -1)" | tr -d ' ' >"$temp_dir/pgid"
+  fi
   for _ in $(seq 1 120); do
     if is_up; then echo "head up: $url (GCS 127.0.0.1:$port, $cpus CPUs, token auth on)"; return 0; fi
     sleep 0.5

@@ -128,3 +128,12 @@ def test_an_upload_over_rays_limit_names_the_biggest_files(head: str, tmp_path: 
     assert "refused the upload" in result.stderr and "weights.bin" in result.stderr
     assert "110.0 MiB" in result.stderr and "ignored.bin" not in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_failing_job_fails_wait_and_says_why(head: str) -> None:
+    # The job's driver refuses the storage before training: the storage preflight.
+    job_id, _ = submit(head, "train", "run.storage_path=/proc/raylight-runs")
+    waited = raylight("jobs", "wait", job_id, "--address", head, timeout_s=300)
+    assert waited.returncode == 1 and f"{job_id}: FAILED" in waited.stdout
+    logs = raylight("jobs", "logs", job_id, "--address", head)
+    assert "run.storage_path /proc/raylight-runs is not writable here" in logs.stdout

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from raylight.cluster import ClusterInfo
+from raylight.errors import ClusterError
 from raylight.preprocessing.datasets import prepare_datasets
 from raylight.spec import LoadedSpec, load_spec
 from raylight.training import TrainingResult, run_training
@@ -87,3 +88,13 @@ def test_two_workers_follow_schedule_accumulation_bf16_and_early_stopping(
     assert stopped or len(history) == 8  # either it ran out of patience or of epochs
     state = load_training_state(result.checkpoint_path)
     assert state["lr_scheduler"]["last_epoch"] > 0 and "grad_scaler" in state
+
+
+def test_storage_preflight_refuses_an_unwritable_path_before_training(
+    ray_cluster: ClusterInfo,
+) -> None:
+    loaded = load_spec(DIGITS_SPEC, ["run.storage_path=/proc/raylight-runs"])
+    with pytest.raises(
+        ClusterError, match=r"run\.storage_path /proc/raylight-runs is not writable"
+    ):
+        run_training(loaded)

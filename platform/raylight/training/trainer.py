@@ -20,6 +20,7 @@ from raylight.preprocessing.datasets import PreparedData, prepare_datasets
 from raylight.preprocessing.transforms import Task
 from raylight.spec import LoadedSpec
 from raylight.spec.schema import LightningLoop, RayTrainLoop, Spec, TrainSpec
+from raylight.storage import check_storage
 from raylight.training.checkpoints import META_FILE
 from raylight.training.progress import METRICS_FILE, MetricsLog, follow_metrics
 from raylight.training.records import (
@@ -83,6 +84,7 @@ def run_training(
         verbose=verbose,
     ) as cluster:
         check_fits_cluster(spec.resources, cluster.num_cpus, cluster.num_gpus)
+        check_storage(loaded.storage_path, cluster)
         prepared = prepare_datasets(spec.data, task_for(spec.train), loaded.base_dir)
         run_path = resume_run or (
             loaded.storage_path / spec.name / new_run_name(_run_prefix(loaded.spec_hash))

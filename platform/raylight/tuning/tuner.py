@@ -22,6 +22,7 @@ from raylight.errors import Problem, RunError, SpecError
 from raylight.preprocessing.datasets import prepare_datasets
 from raylight.spec import LoadedSpec
 from raylight.spec.schema import HyperBandScheduler, Spec
+from raylight.storage import check_storage
 from raylight.training.checkpoints import read_meta
 from raylight.training.records import (
     RunRecord,
@@ -93,6 +94,7 @@ def run_tuning(
         project_root=loaded.project_root,
         verbose=verbose,
     ) as cluster:
+        check_storage(loaded.storage_path, cluster)
         sweep_path, resuming, not_resumed = find_sweep(
             loaded.storage_path / spec.name, loaded.spec_hash, spec
         )
