@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
 from raylight.cluster import ClusterInfo, connect
 from raylight.spec import LoadedSpec, load_spec
@@ -68,3 +70,16 @@ def lightning_digits(ray_cluster: ClusterInfo, digits_storage: Path, serve_port:
 def trained_lightning(lightning_digits: LoadedSpec) -> TrainingResult:
     """One uninterrupted 2-worker run of the LightningModule (lightning_module.py)."""
     return run_training(lightning_digits)
+
+
+def offline_val_accuracy(loaded: LoadedSpec, model: torch.nn.Module) -> float:
+    """A reloaded model's accuracy on the spec's validation split, outside Ray Train."""
+    from raylight.preprocessing.datasets import prepare_datasets
+    from raylight.training.trainer import task_for
+
+    spec = loaded.spec
+    prepared = prepare_datasets(spec.data, task_for(spec.train), loaded.base_dir)
+    batch = prepared.val.take_batch(batch_size=10_000)
+    with torch.inference_mode():
+        predicted = model(torch.from_numpy(batch["features"])).argmax(dim=1).numpy()
+    return float(np.mean(predicted == batch["label"]))

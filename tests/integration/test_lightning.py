@@ -5,20 +5,17 @@ from __future__ import annotations
 import csv
 import json
 
-import numpy as np
 import pytest
 import requests
-import torch
 from ray import serve
 
-from raylight.preprocessing.datasets import prepare_datasets
 from raylight.serving.deployment import deploy
 from raylight.serving.targets import resolve_target
 from raylight.spec import LoadedSpec
 from raylight.training import TrainingResult
 from raylight.training.checkpoints import load_model, read_meta
 from raylight.training.progress import METRICS_FILE
-from raylight.training.trainer import task_for
+from tests.integration.conftest import offline_val_accuracy
 
 pytestmark = pytest.mark.ray
 
@@ -53,12 +50,7 @@ def test_lightning_checkpoint_reproduces_its_metric_and_is_served(
     assert (directory / "lightning.ckpt").is_file()  # what a restart resumes from
     model, meta = load_model(directory)
     assert meta.spec_hash == lightning_digits.spec_hash
-    spec = lightning_digits.spec
-    prepared = prepare_datasets(spec.data, task_for(spec.train), lightning_digits.base_dir)
-    batch = prepared.val.take_batch(batch_size=10_000)
-    with torch.inference_mode():
-        predicted = model(torch.from_numpy(batch["features"])).argmax(dim=1).numpy()
-    assert float(np.mean(predicted == batch["label"])) == pytest.approx(
+    assert offline_val_accuracy(lightning_digits, model) == pytest.approx(
         trained_lightning.metric_value, abs=1e-6
     )
 

@@ -6,20 +6,17 @@ import itertools
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
-import torch
 
 from raylight.cluster import ClusterInfo
 from raylight.errors import ClusterError
-from raylight.preprocessing.datasets import prepare_datasets
 from raylight.spec import LoadedSpec, load_spec
 from raylight.training import TrainingResult, run_training
 from raylight.training.checkpoints import load_model, load_training_state
 from raylight.training.progress import METRICS_FILE
 from raylight.training.records import read_record
-from raylight.training.trainer import task_for
 from tests.conftest import DIGITS_SPEC
+from tests.integration.conftest import offline_val_accuracy
 
 pytestmark = pytest.mark.ray
 
@@ -44,11 +41,7 @@ def test_best_checkpoint_reloads_and_reproduces_its_metric(
 ) -> None:
     model, meta = load_model(trained_digits.checkpoint_path)
     assert meta.spec_hash == digits.spec_hash
-    prepared = prepare_datasets(digits.spec.data, task_for(digits.spec.train), digits.base_dir)
-    batch = prepared.val.take_batch(batch_size=10_000)
-    with torch.inference_mode():
-        predicted = model(torch.from_numpy(batch["features"])).argmax(dim=1).numpy()
-    accuracy = float(np.mean(predicted == batch["label"]))
+    accuracy = offline_val_accuracy(digits, model)
     assert accuracy == pytest.approx(trained_digits.metric_value, abs=1e-9)
 
 

@@ -5,22 +5,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 import requests
-import torch
 from ray import serve
 
 from raylight.cluster import ClusterInfo
-from raylight.preprocessing.datasets import prepare_datasets
 from raylight.serving.deployment import deploy
 from raylight.serving.targets import resolve_target
 from raylight.spec import LoadedSpec, load_spec
 from raylight.training import TrainingResult, run_training
 from raylight.training.checkpoints import load_model, read_meta
 from raylight.training.progress import METRICS_FILE
-from raylight.training.trainer import task_for
 from tests.conftest import ACCELERATE_SPEC
+from tests.integration.conftest import offline_val_accuracy
 
 pytestmark = pytest.mark.ray
 
@@ -47,12 +44,7 @@ def test_user_checkpoint_gets_raylight_metadata_and_reproduces_its_metric(
     assert meta.spec_hash == user_loop_digits.spec_hash
     assert meta.metrics["val_accuracy"] == trained_user_loop.metric_value
     model, _ = load_model(directory)  # from the converted model.safetensors
-    spec = user_loop_digits.spec
-    prepared = prepare_datasets(spec.data, task_for(spec.train), user_loop_digits.base_dir)
-    batch = prepared.val.take_batch(batch_size=10_000)
-    with torch.inference_mode():
-        predicted = model(torch.from_numpy(batch["features"])).argmax(dim=1).numpy()
-    assert float(np.mean(predicted == batch["label"])) == pytest.approx(
+    assert offline_val_accuracy(user_loop_digits, model) == pytest.approx(
         trained_user_loop.metric_value, abs=1e-6
     )
 
