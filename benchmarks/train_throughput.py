@@ -1,19 +1,24 @@
 """Training throughput against plain PyTorch baselines, in one session. Prints JSON; not a test.
 
 Three comparisons, each against its baseline run in the same process or session:
-  loop  The managed loop vs a hand-written PyTorch loop: same model, same Ray Data batches, same
-        batch size, both validating and saving weights each epoch: steps/s ratio (goal >= 0.98).
+  loop  The managed loop vs a hand-written PyTorch loop: same model, same batches, same batch
+        size, both validating and saving weights each epoch: steps/s ratio (goal >= 0.98).
+        --device cuda runs both on the GPU (peak memory reported for each), --precision bf16
+        under autocast, and --source tensors reads in-memory tensors instead of Ray Data (no
+        Ray cluster needed; the tensors stay on the device, so only the loops differ).
   ddp   The same DDP training function on 2 CPU processes, under a Ray Train worker group and under
         `torchrun --nproc_per_node 2`: throughput ratio (goal >= 0.95) and time to the first step.
   data  Ray Data `iter_torch_batches` vs a torch DataLoader over the same Parquet file, file read
         included: rows/s ratio (goal >= 1.0).
 
     .venv/bin/python benchmarks/train_throughput.py [--part loop|ddp|data|all] [--repeats 3]
+    .venv/bin/python benchmarks/train_throughput.py --part loop --device cuda --precision bf16
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -21,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,13 +58,13 @@ class BenchSession:
     """A one-rank LoopSession in this process (what an in-process Tune trial uses, minus Tune)."""
 
     rank, world_size, run_id = 0, 1, "bench"
-    device = torch.device("cpu")
 
-    def __init__(self, datasets: dict[str, Any]) -> None:
+    def __init__(self, datasets: dict[str, Any], device: torch.device) -> None:
         self.datasets = datasets
+        self.device = device
 
     def prepare_model(self, model: nn.Module) -> nn.Module:
-        return model
+        return model.to(self.device)
 
     def dataset(self, split: str) -> Any:
         return self.datasets[split]
@@ -68,6 +74,55 @@ class BenchSession:
 
     def report(self, metrics: dict[str, float], checkpoint: Any) -> None:
         pass
+
+
+class TensorSplit:
+    """One split as tensors, read through Ray Data's `iter_torch_batches` call (--source tensors).
+
+    A shuffle seed gives a seeded permutation of the whole split (Ray Data shuffles within a
+    buffer); batches are gathered where the tensors live, so a GPU run copies nothing per step.
+    """
+
+    def __init__(self, features: torch.Tensor, labels: torch.Tensor) -> None:
+        self.features, self.labels = features, labels
+
+    def count(self) -> int:
+        return len(self.labels)
+
+    def iter_torch_batches(
+        self,
+        *,
+        batch_size: int,
+        device: str | torch.device | None = None,
+        local_shuffle_buffer_size: int | None = None,
+        local_shuffle_seed: int | None = None,
+    ) -> Iterator[dict[str, torch.Tensor]]:
+        rows = self.count()
+        order = None
+        if local_shuffle_buffer_size:
+            generator = torch.Generator().manual_seed(local_shuffle_seed or 0)
+            order = torch.randperm(rows, generator=generator).to(self.labels.device)
+        for start in range(0, rows, batch_size):
+            index = (
+                slice(start, start + batch_size)
+                if order is None
+                else order[start : start + batch_size]
+            )
+            features, labels = self.features[index], self.labels[index]
+            if device is not None:
+                features, labels = features.to(device), labels.to(device)
+            yield {"features": features, "label": labels}
+
+
+def tensor_datasets(rows: int, device: torch.device) -> dict[str, Any]:
+    """The rows and split of `ray_datasets`, as tensors already on `device`."""
+    x, y = synthetic(rows)
+    features, labels = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
+    val_rows = rows // 50
+    return {
+        "train": TensorSplit(features[val_rows:], labels[val_rows:]),
+        "val": TensorSplit(features[:val_rows], labels[:val_rows]),
+    }
 
 
 def ray_datasets(rows: int) -> dict[str, Any]:
@@ -87,7 +142,24 @@ def ray_datasets(rows: int) -> dict[str, Any]:
     }
 
 
-def managed_epochs(datasets: dict[str, Any], rows: int, args: argparse.Namespace) -> float:
+def measured(device: torch.device, run: Callable[[], None]) -> tuple[float, int | None]:
+    """Seconds `run` takes and, on a GPU, its peak allocated bytes (the GPU drained both ends)."""
+    cuda = device.type == "cuda"
+    if cuda:
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+    start = time.perf_counter()
+    run()
+    if cuda:
+        torch.cuda.synchronize(device)
+    seconds = time.perf_counter() - start
+    return seconds, torch.cuda.max_memory_allocated(device) if cuda else None
+
+
+def managed_epochs(
+    datasets: dict[str, Any], rows: int, args: argparse.Namespace
+) -> tuple[float, int | None]:
+    """Raylight's loop, as a Train worker runs it, on `args.device` at `args.precision`."""
     from raylight.preprocessing.transforms import FittedPreprocessing
     from raylight.spec.schema import Spec
     from raylight.training.torch_loop import run_loop
@@ -105,6 +177,7 @@ def managed_epochs(datasets: dict[str, Any], rows: int, args: argparse.Namespace
                 "epochs": args.epochs,
                 "batch_size": args.batch_size,
                 "optimizer": {"name": "adamw", "lr": 1e-3},
+                "precision": args.precision,
             },
         }
     )
@@ -117,62 +190,106 @@ def managed_epochs(datasets: dict[str, Any], rows: int, args: argparse.Namespace
         "preprocessing": preprocessing.to_dict(),
         "train_rows": rows,
     }
-    start = time.perf_counter()
-    run_loop(config, BenchSession(datasets))
-    return time.perf_counter() - start
+    device = torch.device(args.device)
+    return measured(device, lambda: run_loop(config, BenchSession(datasets, device)))
 
 
-def raw_epochs(datasets: dict[str, Any], args: argparse.Namespace) -> float:
+def raw_epochs(datasets: dict[str, Any], args: argparse.Namespace) -> tuple[float, int | None]:
     """What one writes by hand: train, validate, save the weights, every epoch."""
-    start = time.perf_counter()
+    device = torch.device(args.device)
+    return measured(device, lambda: raw_loop(datasets, args, device))
+
+
+def raw_loop(datasets: dict[str, Any], args: argparse.Namespace, device: torch.device) -> None:
+    """The hand-written loop itself, bf16 autocast around forward and loss where asked."""
     torch.manual_seed(0)
-    model = build_model(args.hidden)
+    model = build_model(args.hidden).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     loss_fn = nn.CrossEntropyLoss()
+    bf16 = args.precision == "bf16"
+
+    def autocast() -> torch.autocast:
+        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
+
     with tempfile.TemporaryDirectory() as directory:
         for epoch in range(args.epochs):
             model.train()
             for batch in datasets["train"].iter_torch_batches(
                 batch_size=args.batch_size,
+                device=device,
                 local_shuffle_buffer_size=args.batch_size * 16,
                 local_shuffle_seed=epoch,
             ):
                 optimizer.zero_grad(set_to_none=True)
-                loss_fn(model(batch["features"]), batch["label"]).backward()
+                with autocast():
+                    loss = loss_fn(model(batch["features"]), batch["label"])
+                loss.backward()
                 optimizer.step()
             model.eval()
-            with torch.no_grad():
-                for batch in datasets["val"].iter_torch_batches(batch_size=args.batch_size):
+            with torch.no_grad(), autocast():
+                for batch in datasets["val"].iter_torch_batches(
+                    batch_size=args.batch_size, device=device
+                ):
                     loss_fn(model(batch["features"]), batch["label"])
             torch.save(model.state_dict(), os.path.join(directory, "model.pt"))
-    return time.perf_counter() - start
 
 
-def bench_loop(args: argparse.Namespace) -> dict[str, Any]:
+@contextlib.contextmanager
+def local_ray(enabled: bool) -> Iterator[None]:
+    """A local Ray instance for the duration, where the batches come from Ray Data."""
+    if not enabled:
+        yield
+        return
     import ray
 
     ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
     try:
-        datasets = ray_datasets(args.rows)
-        train_rows = datasets["train"].count()
-        steps = args.epochs * -(-train_rows // args.batch_size)
-        raw_epochs(datasets, args)  # warm-up: first-touch allocations, thread pools
-        raw, managed = [], []
-        for _ in range(args.repeats):  # interleaved, so drift hits both alike
-            raw.append(steps / raw_epochs(datasets, args))
-            managed.append(steps / managed_epochs(datasets, train_rows, args))
+        yield
     finally:
         ray.shutdown()
-    return {
+
+
+def bench_loop(args: argparse.Namespace) -> dict[str, Any]:
+    device = torch.device(args.device)
+    with local_ray(args.source == "ray"):
+        if args.source == "ray":
+            datasets = ray_datasets(args.rows)
+        else:
+            datasets = tensor_datasets(args.rows, device)
+        train_rows = datasets["train"].count()
+        steps = args.epochs * -(-train_rows // args.batch_size)
+        raw_epochs(datasets, args)  # warm-up: first-touch allocations, thread pools, cuBLAS
+        raw, managed = [], []
+        for _ in range(args.repeats):  # interleaved, so drift hits both alike
+            raw.append(raw_epochs(datasets, args))
+            managed.append(managed_epochs(datasets, train_rows, args))
+    raw_s = statistics.median(seconds for seconds, _ in raw)
+    managed_s = statistics.median(seconds for seconds, _ in managed)
+    samples = args.epochs * train_rows
+    report: dict[str, Any] = {
         "rows": args.rows,
         "hidden": args.hidden,
         "batch_size": args.batch_size,
         "epochs": args.epochs,
-        "raw_steps_per_s": round(statistics.median(raw), 2),
-        "managed_steps_per_s": round(statistics.median(managed), 2),
-        "ratio_managed_to_raw": round(statistics.median(managed) / statistics.median(raw), 3),
+        "raw_steps_per_s": round(steps / raw_s, 2),
+        "managed_steps_per_s": round(steps / managed_s, 2),
+        "ratio_managed_to_raw": round(raw_s / managed_s, 3),
         "runs": args.repeats,
+        "source": args.source,
+        "device": args.device,
+        "precision": args.precision,
+        "raw_samples_per_s": round(samples / raw_s),
+        "managed_samples_per_s": round(samples / managed_s),
+        "raw_seconds": [round(seconds, 3) for seconds, _ in raw],
+        "managed_seconds": [round(seconds, 3) for seconds, _ in managed],
     }
+    if device.type == "cuda":
+        report["device_name"] = torch.cuda.get_device_name(device)
+        report["raw_peak_mib"] = round(max(peak or 0 for _, peak in raw) / 2**20, 1)
+        report["managed_peak_mib"] = round(max(peak or 0 for _, peak in managed) / 2**20, 1)
+        if args.source == "tensors":  # in both peaks alike
+            report["data_on_device_mib"] = round(args.rows * (FEATURES * 4 + 8) / 2**20, 1)
+    return report
 
 
 # ------------------------------------------------------------------------------- ddp
@@ -349,11 +466,21 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--hidden", type=int, default=512)
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="loop only")
+    parser.add_argument("--precision", choices=["32", "bf16"], default="32", help="loop only")
+    parser.add_argument(
+        "--source",
+        choices=["ray", "tensors"],
+        default="ray",
+        help="loop only: Ray Data batches, or in-memory tensors (no Ray cluster)",
+    )
     parser.add_argument("--ddp-steps", type=int, default=300)
     parser.add_argument("--data-rows", type=int, default=2_000_000)
     parser.add_argument("--data-batch-size", type=int, default=1024)
     parser.add_argument("--torchrun-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: no CUDA device is visible to torch")
     if args.torchrun_worker:
         torchrun_worker(args)
         return

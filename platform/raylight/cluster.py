@@ -31,6 +31,8 @@ RAY_ENV_DEFAULTS = {
     "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
 }
 _active: ClusterInfo | None = None  # the Ray this process started, while it runs
+# Run in every worker of an embedded Ray: HAProxy's stats/metrics listeners on 127.0.0.1 only.
+LOOPBACK_HOOK = "raylight.serving.loopback.loopback_haproxy_admin"
 UPLOAD_EXCLUDES = [".venv", ".git", "**/__pycache__", "**/.data", "*.egg-info", ".pytest_cache"]
 
 
@@ -218,7 +220,7 @@ def _local_env(project_root: Path | None) -> dict[str, object]:
     env_vars = dict(RAY_ENV_DEFAULTS)
     if paths:
         env_vars["PYTHONPATH"] = os.pathsep.join(paths)
-    return {"env_vars": env_vars}
+    return {"env_vars": env_vars, "worker_process_setup_hook": LOOPBACK_HOOK}
 
 
 def _upload_env(project_root: Path | None) -> dict[str, object]:

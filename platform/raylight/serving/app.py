@@ -1,63 +1,51 @@
 """The Serve application for one checkpoint: typed FastAPI routes, request batching, lineage.
 
-The request schema is generated from the checkpoint's feature columns, so FastAPI validates
-every body (and /docs shows the real fields) before the model sees it. `build_app` is the typed
-application builder that `serve run` / `serve deploy` config files point at.
+`build_app` is the typed application builder that `serve run` / `serve deploy` config files
+(and `raylight serve --export`) point at; `build_application` is what `raylight serve` deploys.
 """
 
+import asyncio
+import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-import numpy as np
-from fastapi import FastAPI, Request
-from fastapi.encoders import jsonable_encoder
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Discriminator,
-    Field,
-    Tag,
-    create_model,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ray import serve
 from ray.serve import Application
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
-import raylight
 from raylight.components import ensure_importable
+from raylight.errors import TargetError
+from raylight.serving.http import make_api, token_digest
 from raylight.serving.predictor import NonFiniteOutputError, Predictor
+from raylight.serving.schemas import (
+    ErrorResponse,
+    ModelMetadata,
+    PredictResponse,
+    ReplicaStats,
+    request_body,
+)
 from raylight.serving.targets import Lineage, resolve_target
 from raylight.spec.schema import ServeSpec
 from raylight.training.checkpoints import read_meta
+from raylight.training.records import package_versions
 
-
-class ModelMetadata(BaseModel):
-    """What /metadata answers: which model this is and where it came from."""
-
-    model_name: str
-    task: str
-    features: list[str]
-    checkpoint_path: str
-    run_path: str | None
-    trial_id: str | None
-    epoch: int
-    metric: str
-    metrics: dict[str, float]
-    spec_hash: str
-    raylight_version: str
+RETRY_AFTER_S = 1  # what an overloaded or timed-out endpoint tells clients to wait
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse} for code in (400, 401, 413, 422, 503)
+}
 
 
 class ServeAppArgs(BaseModel):
-    """Arguments of `build_app` in a Serve config file (`applications[].args`): one of the two."""
+    """Arguments of `build_app` in a Serve config file (`applications[].args`)."""
 
     model_config = ConfigDict(extra="forbid")
     spec_path: str | None = Field(
         default=None, description="Serve the latest run of this spec (relative: to the cwd)."
     )
     checkpoint_path: str | None = Field(default=None, description="A checkpoint directory.")
+    overrides: list[str] = Field(
+        default_factory=list, description="serve.* overrides, as on the command line."
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> "ServeAppArgs":
@@ -68,28 +56,66 @@ class ServeAppArgs(BaseModel):
 
 def build_app(args: ServeAppArgs) -> Application:
     """Typed application builder for Serve config files (`import_path: ...app:build_app`)."""
-    target = resolve_target(args.spec_path or args.checkpoint_path or "")
+    target = resolve_target(args.spec_path or args.checkpoint_path or "", args.overrides)
     ensure_importable(target.project_root or Path.cwd())  # the model builder's module
-    return build_application(target.checkpoint_path, target.serve_spec, target.lineage)
+    spec = target.serve_spec
+    return build_application(target.checkpoint_path, spec, target.lineage, read_token(spec))
+
+
+def read_token(spec: ServeSpec) -> str | None:
+    """The bearer token from `serve.auth_token_env`; refuses a public host without one."""
+    token = os.environ.get(spec.auth_token_env) or None
+    if (
+        token is None
+        and spec.host not in ("127.0.0.1", "localhost", "::1")
+        and not spec.allow_public
+    ):
+        raise TargetError(
+            f"serve.host {spec.host} exposes the endpoint beyond this machine without a token: "
+            f"set {spec.auth_token_env} (a bearer token), or serve.allow_public=true to serve "
+            "unauthenticated on purpose."
+        )
+    return token
 
 
 def build_application(
-    checkpoint_path: Path, serve_spec: ServeSpec, lineage: Lineage
+    checkpoint_path: Path, serve_spec: ServeSpec, lineage: Lineage, token: str | None = None
 ) -> Application:
-    """Bind the deployment for `checkpoint_path` with the spec's replica and batch settings."""
+    """Bind the deployment for `checkpoint_path` with the spec's replica, batch and HTTP rules."""
     meta = read_meta(checkpoint_path)
+    name = meta.parsed_spec.name
     features = list(meta.parsed_preprocessing.feature_columns)
     example = meta.parsed_preprocessing.example_record
-    request_body = _request_body(meta.parsed_spec.name, features, example, serve_spec)
-    api = _fastapi(meta.parsed_spec.name)
+    body_model = request_body(name, features, example, serve_spec)
+    api = make_api(
+        name,
+        max_body_bytes=serve_spec.max_body_bytes,
+        token_sha256=token_digest(token) if token else None,
+    )
+    timeout_s = serve_spec.request_timeout_s
 
     @serve.ingress(api)
     class ModelServer:
-        def __init__(self, checkpoint: str, lineage: Lineage) -> None:
-            self.predictor = Predictor(checkpoint)
+        def __init__(self, checkpoint: str, lineage: Lineage, gpus: float) -> None:
+            import torch
+
+            device = "cuda" if gpus > 0 and torch.cuda.is_available() else "cpu"
+            self.predictor = Predictor(checkpoint, device=device)
             self.lineage = lineage
-            # Warm-up: a replica that cannot predict its own example never reports healthy.
-            self.predictor.predict([example] if example else [])
+            self.counters = ReplicaStats(
+                replica=serve.get_replica_context().replica_tag,
+                requests=0,
+                model_calls=0,
+                largest_batch=0,
+                batched_calls=0,
+            )
+            # Warm-up: until this prediction succeeds the replica takes no traffic, so
+            # /healthz (and every route) answers only once the model really predicts.
+            self._check_model()
+
+        def _check_model(self) -> None:
+            if example and self.predictor.predict([example])[0] is None:
+                raise RuntimeError("the model's output for its own example is not finite")
 
         @serve.batch(
             max_batch_size=serve_spec.max_batch_size,
@@ -99,6 +125,10 @@ def build_application(
             """Many requests, one model call: split the predictions back per request."""
             flat = [record for records in requests for record in records]
             predictions = self.predictor.predict(flat)
+            self.counters.model_calls += 1
+            self.counters.requests += len(requests)
+            self.counters.largest_batch = max(self.counters.largest_batch, len(requests))
+            self.counters.batched_calls += len(requests) > 1
             out, start = [], 0
             for records in requests:
                 out.append(predictions[start : start + len(records)])
@@ -106,15 +136,23 @@ def build_application(
             return out
 
         def check_health(self) -> None:
-            """Serve calls this periodically; the model object must still be there."""
-            if self.predictor.model is None:
-                raise RuntimeError("model not loaded")
+            """Serve calls this periodically; a replica that cannot predict is replaced."""
+            self._check_model()
 
-        @api.post("/predict")
-        async def predict(self, body: request_body) -> dict[str, Any]:  # type: ignore[valid-type]
+        @api.post("/predict", response_model=PredictResponse, responses=ERRORS)
+        async def predict(self, body: body_model) -> dict[str, Any]:  # type: ignore[valid-type]
             records: list[Any] = body if isinstance(body, list) else [body]
             rows = [r.model_dump(by_alias=True) for r in records]
-            predictions = await self.predict_batch(rows)
+            try:
+                predictions = await asyncio.wait_for(self.predict_batch(rows), timeout_s)
+            except asyncio.TimeoutError:
+                from fastapi import HTTPException
+
+                raise HTTPException(
+                    503,
+                    f"no prediction within serve.request_timeout_s ({timeout_s:g} s); retry",
+                    headers={"Retry-After": str(RETRY_AFTER_S)},
+                ) from None
             if any(p is None for p in predictions):
                 raise NonFiniteOutputError(
                     "the model's output is not finite for these inputs (values too large?)"
@@ -123,103 +161,62 @@ def build_application(
 
         @api.get("/healthz")
         async def healthz(self) -> dict[str, str]:
-            return {"status": "ok"}
+            return {"status": "ok", "device": self.predictor.device}
 
-        @api.get("/metadata")
+        @api.get("/metadata", responses=ERRORS)
         async def metadata(self) -> ModelMetadata:
             return _metadata(self.predictor, self.lineage)
 
+        @api.get("/stats", responses=ERRORS)
+        async def stats(self) -> ReplicaStats:
+            return self.counters
+
     deployment = serve.deployment(
         ModelServer,
-        name=f"{meta.parsed_spec.name}-model",
-        ray_actor_options={"num_cpus": serve_spec.cpus_per_replica},
-        max_ongoing_requests=max(serve_spec.max_batch_size * 2, 8),
+        name=f"{name}-model",
+        ray_actor_options={
+            "num_cpus": serve_spec.cpus_per_replica,
+            "num_gpus": serve_spec.gpus_per_replica,
+        },
+        max_ongoing_requests=max_ongoing_requests(serve_spec),
+        max_queued_requests=serve_spec.max_queued_requests,
+        backpressure_config={"status_code": 503, "retry_after_s": RETRY_AFTER_S},
+        health_check_period_s=5,
+        health_check_timeout_s=30,
         **_replica_options(serve_spec),
     )
-    return deployment.bind(str(checkpoint_path), lineage)  # type: ignore[attr-defined]
+    return deployment.bind(  # type: ignore[attr-defined]
+        str(checkpoint_path), lineage, serve_spec.gpus_per_replica
+    )
+
+
+def max_ongoing_requests(spec: ServeSpec) -> int:
+    """Enough in flight per replica to fill a batch twice over (Serve's default is 5)."""
+    return spec.max_ongoing_requests or max(spec.max_batch_size * 2, 8)
 
 
 def _replica_options(spec: ServeSpec) -> dict[str, Any]:
     if spec.autoscaling is None:
         return {"num_replicas": spec.num_replicas}
+    scaling = spec.autoscaling
     return {
         "num_replicas": "auto",
         "autoscaling_config": {
-            "min_replicas": spec.autoscaling.min_replicas,
-            "max_replicas": spec.autoscaling.max_replicas,
-            "target_ongoing_requests": spec.autoscaling.target_ongoing_requests,
+            "min_replicas": scaling.min_replicas,
+            "initial_replicas": max(scaling.min_replicas, 1),
+            "max_replicas": scaling.max_replicas,
+            "target_ongoing_requests": scaling.target_ongoing_requests,
+            "upscale_delay_s": scaling.upscale_delay_s,
+            "downscale_delay_s": scaling.downscale_delay_s,
+            "look_back_period_s": scaling.look_back_period_s,
         },
     }
-
-
-def _request_body(
-    name: str, features: list[str], example: dict[str, float], spec: ServeSpec
-) -> Any:
-    """Record model (feature -> finite number, no extra keys); body is one record or a list."""
-    # Bounded by float32, the model's input type: 1e308 is a finite JSON number but inf there.
-    bound = float(np.finfo(np.float32).max)
-    fields: dict[str, Any] = {
-        f"f{i}": (float, Field(alias=feature, strict=True, ge=-bound, le=bound))
-        for i, feature in enumerate(features)
-    }
-    record = create_model(
-        f"{name.replace('-', '_').replace('.', '_').title()}Record",
-        __config__=ConfigDict(
-            extra="forbid",
-            allow_inf_nan=False,
-            json_schema_extra={"examples": [dict(example)]},
-        ),
-        **fields,
-    )
-    records = Annotated[
-        list[record],  # type: ignore[valid-type]
-        Field(min_length=1, max_length=spec.max_records_per_request),
-    ]
-    return Annotated[
-        Annotated[record, Tag("record")] | Annotated[records, Tag("records")],
-        Discriminator(lambda value: "records" if isinstance(value, list) else "record"),
-    ]
-
-
-def _fastapi(name: str) -> FastAPI:
-    api = FastAPI(title=f"{name} (Raylight)", version=raylight.__version__)
-
-    @api.exception_handler(RequestValidationError)
-    async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
-        # The offending input is not echoed back: it may be huge, or NaN (not valid JSON).
-        details = [
-            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
-            for e in error.errors()
-        ]
-        is_json_error = any(d["type"] == "json_invalid" for d in details)
-        return JSONResponse(
-            status_code=400 if is_json_error else 422,
-            content=jsonable_encoder(
-                {
-                    "error": "body is not valid JSON" if is_json_error else "invalid request",
-                    "detail": details,
-                }
-            ),
-        )
-
-    @api.exception_handler(NonFiniteOutputError)
-    async def non_finite(request: Request, error: NonFiniteOutputError) -> JSONResponse:
-        return JSONResponse(status_code=422, content={"error": str(error)})
-
-    @api.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse(
-            status_code=error.status_code,
-            content={"error": str(error.detail)},
-            headers=getattr(error, "headers", None),
-        )
-
-    return api
 
 
 def _metadata(predictor: Predictor, lineage: Lineage) -> ModelMetadata:
     meta = predictor.meta
     spec = meta.parsed_spec
+    metric = lineage.metric or spec.train.metric
     return ModelMetadata(
         model_name=spec.name,
         task=predictor.preprocessing.task,
@@ -228,8 +225,14 @@ def _metadata(predictor: Predictor, lineage: Lineage) -> ModelMetadata:
         run_path=lineage.run_path,
         trial_id=lineage.trial_id,
         epoch=meta.epoch,
-        metric=lineage.metric or spec.train.metric,
+        metric=metric,
+        metric_value=meta.metrics.get(metric),
         metrics=meta.metrics,
         spec_hash=meta.spec_hash,
+        git_commit=lineage.git_commit,
+        data_fingerprint=predictor.preprocessing.data_fingerprint,
+        packages=lineage.packages,
+        serving_packages=package_versions(),
         raylight_version=meta.raylight_version,
+        device=predictor.device,
     )

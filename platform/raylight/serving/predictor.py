@@ -18,9 +18,11 @@ class NonFiniteOutputError(ValueError):
 class Predictor:
     """The model and the fitted preprocessing of one checkpoint, applied to raw feature records."""
 
-    def __init__(self, checkpoint_path: str | Path) -> None:
+    def __init__(self, checkpoint_path: str | Path, device: str = "cpu") -> None:
         self.checkpoint_path = Path(checkpoint_path)
-        self.model, self.meta = load_model(self.checkpoint_path)
+        self.device = device
+        model, self.meta = load_model(self.checkpoint_path)
+        self.model = model.to(device)
         self.preprocessing = self.meta.parsed_preprocessing
 
     def predict(self, records: Sequence[Mapping[str, float]]) -> list[dict[str, Any] | None]:
@@ -33,7 +35,7 @@ class Predictor:
             return []
         features = torch.from_numpy(self.preprocessing.features_from_records(records))
         with torch.inference_mode():
-            outputs = self.model(features).reshape(len(records), -1)
+            outputs = self.model(features.to(self.device)).reshape(len(records), -1).float().cpu()
         finite = torch.isfinite(outputs).all(dim=1).tolist()
         if self.preprocessing.task == "regression":
             values = outputs[:, 0].tolist()

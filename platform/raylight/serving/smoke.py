@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
 from collections.abc import Mapping
 from typing import Any
@@ -12,10 +13,23 @@ import requests
 from raylight.errors import RunError
 
 
-def smoke_request(predict_url: str, record: Mapping[str, float], timeout_s: float = 30) -> Any:
+def auth_headers(token_env: str | None) -> dict[str, str]:
+    """The bearer header for an endpoint whose token is in `token_env` (nothing when unset)."""
+    token = os.environ.get(token_env) if token_env else None
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def smoke_request(
+    predict_url: str,
+    record: Mapping[str, float],
+    token_env: str | None = None,
+    timeout_s: float = 30,
+) -> Any:
     """POST one record; return the JSON answer, or raise if the endpoint is not healthy."""
     try:
-        response = requests.post(predict_url, json=dict(record), timeout=timeout_s)
+        response = requests.post(
+            predict_url, json=dict(record), headers=auth_headers(token_env), timeout=timeout_s
+        )
     except requests.RequestException as error:
         raise RunError(f"smoke request to {predict_url} failed: {error}") from None
     if response.status_code != 200:
@@ -26,6 +40,13 @@ def smoke_request(predict_url: str, record: Mapping[str, float], timeout_s: floa
     return response.json()
 
 
-def curl_command(predict_url: str, record: Mapping[str, float]) -> str:
+def curl_command(
+    predict_url: str, record: Mapping[str, float], token_env: str | None = None
+) -> str:
+    """A curl line for the user; with auth it names the variable, never the token itself."""
     body = json.dumps(dict(record), separators=(",", ":"))
-    return f"curl -X POST {predict_url} -H 'Content-Type: application/json' -d {shlex.quote(body)}"
+    auth = f' -H "Authorization: Bearer ${token_env}"' if token_env else ""
+    return (
+        f"curl -X POST {predict_url} -H 'Content-Type: application/json'{auth} "
+        f"-d {shlex.quote(body)}"
+    )

@@ -24,10 +24,18 @@ class Lineage(BaseModel):
     run_path: str | None = None
     trial_id: str | None = None
     metric: str | None = None  # what ranked this checkpoint (a sweep's metric may differ)
+    git_commit: str | None = None
+    packages: dict[str, str] = {}
 
     @classmethod
     def of(cls, record: RunRecord) -> Lineage:
-        return cls(run_path=record.run_path, trial_id=record.trial_id, metric=record.metric)
+        return cls(
+            run_path=record.run_path,
+            trial_id=record.trial_id,
+            metric=record.metric,
+            git_commit=record.git_commit,
+            packages=record.packages,
+        )
 
 
 @dataclass(frozen=True)

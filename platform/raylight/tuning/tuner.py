@@ -26,8 +26,10 @@ from raylight.storage import check_storage
 from raylight.training.checkpoints import read_meta
 from raylight.training.records import (
     RunRecord,
+    git_commit,
     new_run_name,
     now_iso,
+    package_versions,
     unfinished_run,
     write_record,
 )
@@ -257,6 +259,8 @@ def _summarize(loaded: LoadedSpec, grid: tune.ResultGrid, sweep_path: Path) -> T
             metric=metric,
             metric_value=tuning.metric_value,
             finished_at=now_iso(),
+            git_commit=git_commit(loaded.project_root),
+            packages=package_versions(),
             trial_id=best_id,
         )
     )

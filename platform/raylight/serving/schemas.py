@@ -1,0 +1,93 @@
+"""The endpoint's request and response models, generated from the checkpoint's data.
+
+FastAPI validates every body against these before the model sees it, and /docs and
+/openapi.json publish them: the real feature names, one record or a list of them.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, create_model
+
+from raylight.spec.schema import ServeSpec
+
+
+class ClassPrediction(BaseModel):
+    label: Any = Field(description="The most probable class, as in the training labels.")
+    probability: float = Field(description="Its softmax probability.")
+
+
+class ValuePrediction(BaseModel):
+    value: float = Field(description="The regression output.")
+
+
+class PredictResponse(BaseModel):
+    predictions: list[ClassPrediction | ValuePrediction] = Field(
+        description="One per record, in request order."
+    )
+
+
+class ErrorResponse(BaseModel):
+    error: str
+    detail: list[dict[str, Any]] | None = None
+
+
+class ModelMetadata(BaseModel):
+    """What /metadata answers: which model this is and where it came from."""
+
+    model_name: str
+    task: str
+    features: list[str]
+    checkpoint_path: str
+    run_path: str | None
+    trial_id: str | None
+    epoch: int
+    metric: str
+    metric_value: float | None
+    metrics: dict[str, float]
+    spec_hash: str
+    git_commit: str | None = Field(description="The project's commit when it was trained.")
+    data_fingerprint: str | None = Field(description="sha256 of the training data source.")
+    packages: dict[str, str] = Field(description="Versions it was trained with.")
+    serving_packages: dict[str, str] = Field(description="Versions this replica runs.")
+    raylight_version: str
+    device: str
+
+
+class ReplicaStats(BaseModel):
+    """Counters of the replica that answered: how requests were batched into model calls."""
+
+    replica: str
+    requests: int
+    model_calls: int
+    largest_batch: int = Field(description="Most requests answered by one model call.")
+    batched_calls: int = Field(description="Model calls that answered more than one request.")
+
+
+def request_body(name: str, features: list[str], example: dict[str, float], spec: ServeSpec) -> Any:
+    """Record model (feature -> finite number, no extra keys); body is one record or a list."""
+    # Bounded by float32, the model's input type: 1e308 is a finite JSON number but inf there.
+    bound = float(np.finfo(np.float32).max)
+    fields: dict[str, Any] = {
+        f"f{i}": (float, Field(alias=feature, strict=True, ge=-bound, le=bound))
+        for i, feature in enumerate(features)
+    }
+    record = create_model(
+        f"{name.replace('-', '_').replace('.', '_').title()}Record",
+        __config__=ConfigDict(
+            extra="forbid",
+            allow_inf_nan=False,
+            json_schema_extra={"examples": [dict(example)]},
+        ),
+        **fields,
+    )
+    records = Annotated[
+        list[record],  # type: ignore[valid-type]
+        Field(min_length=1, max_length=spec.max_records_per_request),
+    ]
+    return Annotated[
+        Annotated[record, Tag("record")] | Annotated[records, Tag("records")],
+        Discriminator(lambda value: "records" if isinstance(value, list) else "record"),
+    ]
