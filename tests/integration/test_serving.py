@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -13,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+import ray
 import ray.data
 import requests
 import torch
@@ -105,6 +108,19 @@ def test_health_and_metadata(
     assert metadata["packages"]["ray"].startswith("2.60")
     assert metadata["packages"]["torch"] == torch.__version__
     assert metadata["serving_packages"]["raylight"] == metadata["raylight_version"]
+
+
+def test_haproxy_admin_listeners_stay_on_loopback(endpoint: ServingEndpoint) -> None:
+    """Ray's template binds stats (8404) and metrics (9101) to every interface; ours do not."""
+    if os.environ.get("RAY_SERVE_ENABLE_HA_PROXY") != "1":
+        pytest.skip("the session's Serve uses the default proxy")
+    node_ip = ray.util.get_node_ip_address()
+    if node_ip.startswith("127."):
+        pytest.skip("this machine has no address but loopback")
+    for port in (8404, 9101):
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+        with pytest.raises(OSError):
+            socket.create_connection((node_ip, port), timeout=5).close()
 
 
 def test_openapi_document_lists_the_real_features(endpoint: ServingEndpoint) -> None:

@@ -160,6 +160,23 @@ def test_overload_is_answered_503_with_retry_after(
     assert load.refusal_headers.get("Retry-After") == "1", load.refusal_headers
 
 
+def test_a_prediction_over_the_timeout_gets_503_with_retry_after(
+    digits: LoadedSpec, trained_digits: TrainingResult, apps: list[str]
+) -> None:
+    apps.append("impatient")
+    endpoint = deploy(
+        target(digits, trained_digits.checkpoint_path, "impatient", request_timeout_s=0.0005)
+    )
+    responses = [
+        requests.post(endpoint.predict_url, json=[RECORD] * 1024, timeout=30) for _ in range(3)
+    ]
+    assert {r.status_code for r in responses} <= {200, 503}
+    refused = [r for r in responses if r.status_code == 503]
+    assert refused, [r.status_code for r in responses]
+    assert refused[0].headers["Retry-After"] == "1"
+    assert "request_timeout_s" in refused[0].json()["error"]
+
+
 def test_bearer_token_guards_every_route_but_healthz_and_is_never_logged(
     digits: LoadedSpec,
     trained_digits: TrainingResult,

@@ -97,10 +97,12 @@ def rayservice_manifest(name: str, config: dict[str, Any]) -> dict[str, Any]:
             "serveConfigV2": dump(in_cluster),
             "rayClusterConfig": {
                 "rayVersion": "2.60.0",
+                "authOptions": {"mode": "token"},  # KubeRay >= 1.5.1, as cluster/kuberay/
                 "headGroupSpec": {
                     "rayStartParams": {"dashboard-host": "0.0.0.0", "num-cpus": "0"},
                     "template": {
                         "spec": {
+                            "securityContext": {"fsGroup": 100},  # the image's `ray` group
                             "containers": [
                                 {
                                     **container,
@@ -129,6 +131,7 @@ def rayservice_manifest(name: str, config: dict[str, Any]) -> dict[str, Any]:
                         "rayStartParams": {},
                         "template": {
                             "spec": {
+                                "securityContext": {"fsGroup": 100},
                                 "containers": [
                                     {
                                         **container,

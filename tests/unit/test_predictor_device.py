@@ -1,0 +1,35 @@
+"""A replica's Predictor on a GPU answers what it answers on the CPU (skipped without CUDA)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from raylight.serving.predictor import Predictor
+from tests.unit.test_checkpoints import write_checkpoint
+
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA"),
+]
+
+
+def test_predictions_on_the_gpu_equal_the_cpu_ones(tmp_path: Path) -> None:
+    write_checkpoint(tmp_path)
+    records = [
+        dict(zip(("a", "b", "c"), row, strict=True))
+        for row in np.random.default_rng(0).normal(size=(64, 3)).tolist()
+    ]
+    on_cpu = Predictor(tmp_path, device="cpu")
+    on_gpu = Predictor(tmp_path, device="cuda")
+    assert next(on_gpu.model.parameters()).device.type == "cuda"
+    cpu, gpu = on_cpu.predict(records), on_gpu.predict(records)
+    assert [p["label"] for p in gpu] == [p["label"] for p in cpu]  # type: ignore[index]
+    np.testing.assert_allclose(
+        [p["probability"] for p in gpu],  # type: ignore[index]
+        [p["probability"] for p in cpu],  # type: ignore[index]
+        atol=1e-4,
+    )
