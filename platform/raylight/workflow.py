@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from raylight.cluster import connect, embedded_num_cpus
+from raylight.serving.app import read_token
 from raylight.serving.deployment import (
     ServingEndpoint,
     prepare_ingress,
@@ -38,6 +39,7 @@ def run_workflow(
 
     With `block`, serving lasts until SIGINT/SIGTERM; without, Ray shuts down after `on_ready`.
     """
+    read_token(loaded.spec.serve)  # a public host without a token: refused before training
     ingress = prepare_ingress(loaded.spec.serve, address)
     with connect(
         address,

@@ -76,6 +76,7 @@ def test_rolling_update_to_a_new_checkpoint_drops_no_request(
             "the new checkpoint to answer /metadata",
         )
         time.sleep(4)  # old replicas drain while the load goes on
+    print(f"rolling update under load: first tries {dict(load.first)}")
     assert load.total > 50, load.final
     assert load.first == {"200": load.total}, load.first  # not even a retry was needed
 
@@ -101,6 +102,7 @@ def test_killed_replica_is_replaced_while_requests_keep_succeeding(
             "a new replica to replace the killed one",
         )
         time.sleep(3)  # and it serves
+    print(f"replica killed under load: first {dict(load.first)}, after retry {dict(load.final)}")
     assert load.total > 50, load.final
     assert load.succeeded() >= 0.999, (load.first, load.final)
 
@@ -135,7 +137,7 @@ def test_load_step_scales_up_and_back_down_without_errors(
         wait_until(lambda: running() >= 2, 60, "a second replica under load")
         scaled_up_after = time.monotonic() - started
     wait_until(lambda: running() == 1, 90, "scaling back to one replica when idle")
-    print(f"second replica running {scaled_up_after:.1f} s after the load step")
+    print(f"second replica running {scaled_up_after:.1f} s after the load step; {dict(load.first)}")
     assert load.total > 0 and load.first == {"200": load.total}, load.first
 
 

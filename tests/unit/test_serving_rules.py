@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 from fastapi.testclient import TestClient
 from ray.serve.schema import ServeDeploySchema
 
+from raylight.cli.serve import split_targets
 from raylight.errors import ClusterError, TargetError
+from raylight.preprocessing.sources import frame_fingerprint
 from raylight.serving.app import read_token
 from raylight.serving.deployment import side_by_side
-from raylight.serving.export import serve_config
+from raylight.serving.export import serve_config, write_export
 from raylight.serving.http import make_api, token_digest
 from raylight.serving.ingress import HAPROXY_BINARY, HAPROXY_SWITCH, choose_ingress
 from raylight.serving.targets import Lineage, ServeTarget
@@ -119,6 +124,8 @@ def test_export_matches_the_committed_deploy_files_and_ray_schema() -> None:
     assert service["apiVersion"] == "ray.io/v1" and service["kind"] == "RayService"
     in_cluster = yaml.safe_load(service["spec"]["serveConfigV2"])
     ServeDeploySchema.model_validate(in_cluster)
+    # the same apps, which refuse to start on the public host without their token
+    assert [a["args"].pop("require_token") for a in in_cluster["applications"]] == [True]
     assert in_cluster["applications"] == config["applications"]
     assert in_cluster["http_options"] == {**config["http_options"], "host": "0.0.0.0"}
     cluster = service["spec"]["rayClusterConfig"]
@@ -129,3 +136,44 @@ def test_export_matches_the_committed_deploy_files_and_ray_schema() -> None:
     assert "secretKeyRef" in token["valueFrom"]  # a Secret, never a literal token
     for group in cluster["workerGroupSpecs"]:
         assert {"groupName", "rayStartParams", "template"} <= set(group)
+
+
+def test_rayservice_passes_the_specs_own_token_variable(tmp_path: Path) -> None:
+    spec = tmp_path / "custom.yaml"
+    spec.write_text(
+        DIGITS_SPEC.read_text().replace("serve:\n", "serve:\n  auth_token_env: MY_TOKEN\n", 1)
+    )
+    (tmp_path / "pyproject.toml").write_text("")
+    _, service_file = write_export(tmp_path / "out.yaml", [str(spec)], [], tmp_path)
+    service = yaml.safe_load(service_file.read_text())
+    head = service["spec"]["rayClusterConfig"]["headGroupSpec"]["template"]["spec"]
+    assert [e["name"] for e in head["containers"][0]["env"]] == ["MY_TOKEN"]
+
+
+def test_overrides_alone_are_not_a_target(tmp_path: Path) -> None:
+    with pytest.raises(TargetError, match="no target"):
+        split_targets(["serve.port=9001"])
+    odd = tmp_path / "run=3"
+    odd.mkdir()
+    assert split_targets([str(odd), "serve.port=9001"]) == ([str(odd)], ["serve.port=9001"])
+
+
+def test_loopback_hook_patches_the_haproxy_template_when_serve_imports_it() -> None:
+    code = (
+        "from raylight.serving.loopback import loopback_haproxy_admin\n"
+        "loopback_haproxy_admin()\n"
+        "from ray.serve._private import haproxy\n"
+        "t = haproxy.HAPROXY_CONFIG_TEMPLATE\n"
+        "assert 'bind 127.0.0.1:{{ config.stats_port }}' in t, 'stats'\n"
+        "assert 'bind 127.0.0.1:{{ config.metrics_port }}' in t, 'metrics'\n"
+        "assert 'bind *:' not in t and 'bind :' not in t\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_data_builder_frames_with_unhashable_cells_still_get_a_fingerprint() -> None:
+    frame = pd.DataFrame({"x": [1.0, 2.0], "tags": [["a"], ["b", "c"]]})
+    changed = pd.DataFrame({"x": [1.0, 2.0], "tags": [["a"], ["b"]]})
+    assert frame_fingerprint(frame).startswith("sha256:")
+    assert frame_fingerprint(frame) != frame_fingerprint(changed)

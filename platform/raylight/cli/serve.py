@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import typer
 
 from raylight.cli.common import ADDRESS, Flags
 from raylight.cli.output import console, print_endpoint
+from raylight.errors import TargetError
+
+OVERRIDE = re.compile(r"^[A-Za-z_]\w*(\.\w+)+=")
+
+
+def split_targets(arguments: list[str]) -> tuple[list[str], list[str]]:
+    """Targets and overrides: `dotted.path=value` that is not an existing file is an override."""
+    paths = [a for a in arguments if not OVERRIDE.match(a) or Path(a).exists()]
+    overrides = [a for a in arguments if a not in paths]
+    if not paths:
+        raise TargetError("serve: no target given, only overrides (a spec, run or checkpoint).")
+    return paths, overrides
 
 
 def serve(
@@ -29,8 +42,7 @@ def serve(
     ),
 ) -> None:
     """Serve checkpoints over HTTP (POST /predict, GET /healthz, /metadata, /docs); Ctrl-C stops."""
-    paths = [t for t in targets if "=" not in t]
-    overrides = [t for t in targets if "=" in t]
+    paths, overrides = split_targets(targets)
     if export is not None:
         from raylight.serving.export import write_export
 

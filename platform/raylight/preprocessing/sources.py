@@ -65,7 +65,11 @@ def frame_fingerprint(frame: Any) -> str:
     import pandas as pd
 
     digest = hashlib.sha256(",".join(map(str, frame.columns)).encode())
-    digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    try:
+        rows = pd.util.hash_pandas_object(frame, index=False)
+    except TypeError:  # unhashable cells (lists, arrays): hash their text instead
+        rows = pd.util.hash_pandas_object(frame.astype(str), index=False)
+    digest.update(rows.to_numpy().tobytes())
     return f"sha256:{digest.hexdigest()}"
 
 

@@ -46,6 +46,11 @@ class ServeAppArgs(BaseModel):
     overrides: list[str] = Field(
         default_factory=list, description="serve.* overrides, as on the command line."
     )
+    require_token: bool = Field(
+        default=False,
+        description="Refuse to start without the token (a config whose HTTP host is public, "
+        "e.g. a RayService, where the spec's own serve.host does not apply).",
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> "ServeAppArgs":
@@ -59,7 +64,13 @@ def build_app(args: ServeAppArgs) -> Application:
     target = resolve_target(args.spec_path or args.checkpoint_path or "", args.overrides)
     ensure_importable(target.project_root or Path.cwd())  # the model builder's module
     spec = target.serve_spec
-    return build_application(target.checkpoint_path, spec, target.lineage, read_token(spec))
+    token = read_token(spec)
+    if args.require_token and token is None:
+        raise TargetError(
+            f"{target.app_name}: this config serves on a public host and needs a bearer token "
+            f"in {spec.auth_token_env}, which is not set (or empty)."
+        )
+    return build_application(target.checkpoint_path, spec, target.lineage, token)
 
 
 def read_token(spec: ServeSpec) -> str | None:

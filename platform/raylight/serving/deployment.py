@@ -135,9 +135,17 @@ def run_serving(
     many: list[str | Path | ServeTarget] = (
         list(targets) if isinstance(targets, list | tuple) else [targets]  # type: ignore[list-item]
     )
+    if not many:
+        raise TargetError("serve: no target (a spec file, run directory or checkpoint directory).")
     resolved = side_by_side(
         [t if isinstance(t, ServeTarget) else resolve_target(t, overrides) for t in many]
     )
+    roots = {target.project_root or Path.cwd() for target in resolved}
+    if len(roots) > 1:
+        raise TargetError(
+            f"serve: the targets come from different projects ({', '.join(map(str, roots))}); "
+            "their replicas can import one project's model builders. Serve each on its own."
+        )
     for target in resolved:  # a checkpoint names its model builder by module path
         ensure_importable(target.project_root or Path.cwd())
         read_token(target.serve_spec)  # a public host without a token fails before Ray starts
@@ -149,6 +157,9 @@ def run_serving(
         verbose=verbose,
     ) as cluster:
         endpoints: list[ServingEndpoint] = []
+        # On a shared cluster an app that already ran is replaced in place and left running on
+        # exit; only apps this command created are removed.
+        existing = set(serve.status().applications) if not cluster.is_embedded else set()
         try:
             with stop_on_signals():
                 check_capacity(resolved)
@@ -165,7 +176,8 @@ def run_serving(
             # An embedded Ray takes Serve down with it; on a shared cluster remove only ours.
             if block and not cluster.is_embedded:
                 for endpoint in endpoints:
-                    serve.delete(endpoint.app_name)
+                    if endpoint.app_name not in existing:
+                        serve.delete(endpoint.app_name)
     return endpoints
 
 

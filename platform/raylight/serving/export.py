@@ -74,18 +74,28 @@ def _export_target(target: str, overrides: Sequence[str]) -> ServeTarget:
     )
 
 
-def rayservice_manifest(name: str, config: dict[str, Any]) -> dict[str, Any]:
-    """A KubeRay RayService whose serveConfigV2 is `config`, on the Raylight image."""
-    in_cluster = {**config, "http_options": {**config["http_options"], "host": "0.0.0.0"}}
+def rayservice_manifest(
+    name: str, config: dict[str, Any], token_variables: Sequence[str]
+) -> dict[str, Any]:
+    """A KubeRay RayService whose serveConfigV2 is `config` on a public host, tokens required."""
+    in_cluster = {
+        **config,
+        "http_options": {**config["http_options"], "host": "0.0.0.0"},
+        "applications": [
+            {**app, "args": {**app["args"], "require_token": True}}
+            for app in config["applications"]
+        ],
+    }
     container = {
         "image": RAY_IMAGE_TAG,
         "workingDir": "/app",
         "volumeMounts": [{"name": "runs", "mountPath": "/root/raylight_runs"}],
         "env": [
             {
-                "name": "RAYLIGHT_SERVE_TOKEN",
-                "valueFrom": {"secretKeyRef": {"name": f"{name}-serve-token", "key": "token"}},
+                "name": variable,
+                "valueFrom": {"secretKeyRef": {"name": f"{name}-serve-token", "key": variable}},
             }
+            for variable in token_variables
         ],
     }
     volumes = [{"name": "runs", "persistentVolumeClaim": {"claimName": "raylight-runs"}}]
@@ -177,6 +187,7 @@ def write_export(
 ) -> tuple[Path, Path]:
     """Write the Serve config to `path` and the RayService next to it (`<stem>.rayservice.yaml`)."""
     config = serve_config(targets, overrides, cwd)
+    variables = sorted({_export_target(t, overrides).serve_spec.auth_token_env for t in targets})
     header = HEADER.format(targets=" ".join(targets), path=_relative(path, cwd))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(header + dump(config))
@@ -186,7 +197,7 @@ def write_export(
         f"# KubeRay RayService written with {path.name}: its serveConfigV2 is that config with "
         "http_options.host 0.0.0.0\n"
         "# (the pod's Service must reach it; RAYLIGHT_SERVE_TOKEN from a Secret guards it).\n"
-        + dump(rayservice_manifest(name, config))
+        + dump(rayservice_manifest(name, config, variables))
     )
     return path, service
 

@@ -16,6 +16,7 @@ from types import ModuleType
 from typing import Any
 
 TEMPLATE_MODULE = "ray.serve._private.haproxy_templates"
+USER_MODULE = "ray.serve._private.haproxy"
 LOOPBACK_BINDS = {
     "bind *:{{ config.stats_port }}": "bind 127.0.0.1:{{ config.stats_port }}",
     "bind :{{ config.metrics_port }}": "bind 127.0.0.1:{{ config.metrics_port }}",
@@ -26,6 +27,8 @@ def loopback_haproxy_admin() -> None:
     """Worker setup hook: patch the template now if loaded, else as soon as it is imported."""
     if TEMPLATE_MODULE in sys.modules:
         _patch(sys.modules[TEMPLATE_MODULE])
+        if USER_MODULE in sys.modules:  # it holds its own copy (`from ... import TEMPLATE`)
+            _patch(sys.modules[USER_MODULE])
     elif not any(isinstance(finder, _PatchOnImport) for finder in sys.meta_path):
         sys.meta_path.insert(0, _PatchOnImport())
 
