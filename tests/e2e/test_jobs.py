@@ -1,7 +1,8 @@
-"""Job submission to a real head node (cluster/local/head.sh) with token authentication."""
+"""Jobs on a real multi-node cluster (cluster/local/cluster.sh) with token authentication."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -11,38 +12,45 @@ from pathlib import Path
 
 import pytest
 
+from raylight.training.placement import read_placements
 from tests.conftest import DIGITS_SPEC, ROOT, free_port
 from tests.e2e.conftest import env_with, raylight, wait_for
 
 pytestmark = pytest.mark.e2e
 
-HEAD_SCRIPT = ROOT / "cluster" / "local" / "head.sh"
+CLUSTER_SCRIPT = ROOT / "cluster" / "local" / "cluster.sh"
 
 
-def head_env(dashboard_port: int, gcs_port: int) -> dict[str, str]:
+def cluster_env(dashboard_port: int, gcs_port: int) -> dict[str, str]:
     return env_with(
         RAY_DASHBOARD_PORT=str(dashboard_port),
         RAY_HEAD_PORT=str(gcs_port),
-        RAY_HEAD_CPUS="4",
         RAY_HEAD_TEMP_DIR=f"/tmp/rl-head-{dashboard_port}",
     )
 
 
-@pytest.fixture(scope="module")
-def head() -> Iterator[str]:
-    dashboard_port, gcs_port = free_port(), free_port()
-    env = head_env(dashboard_port, gcs_port)
-    started = subprocess.run(
-        [str(HEAD_SCRIPT), "start"], env=env, capture_output=True, text=True, timeout=180
+def cluster_script(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run(
+        [str(CLUSTER_SCRIPT), *args], env=env, capture_output=True, text=True, timeout=180
     )
-    assert started.returncode == 0, started.stdout + started.stderr
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[dict[str, str]]:
+    """A real 3-node cluster on 127.0.0.1: a head with 0 CPUs and two 3-CPU worker nodes."""
+    env = cluster_env(free_port(), free_port())
+    assert "cluster up: 1 head + 2 worker nodes" in cluster_script(env, "start")
     try:
-        yield f"http://127.0.0.1:{dashboard_port}"
+        yield env
     finally:
-        stopped = subprocess.run(
-            [str(HEAD_SCRIPT), "stop"], env=env, capture_output=True, text=True, timeout=120
-        )
-        assert stopped.returncode == 0, stopped.stderr
+        cluster_script(env, "stop")
+
+
+@pytest.fixture(scope="module")
+def head(cluster: dict[str, str]) -> str:
+    return f"http://127.0.0.1:{cluster['RAY_DASHBOARD_PORT']}"
 
 
 @pytest.fixture(scope="module")
@@ -67,17 +75,43 @@ def status_of(head: str, job_id: str) -> str:
     return first_line.split(": ", 1)[1]
 
 
-def test_submitted_train_job_is_followed_to_success(head: str, token: str, tmp_path: Path) -> None:
-    job_id, submit_output = submit(head, "train", "train.epochs=2", f"run.storage_path={tmp_path}")
+def test_submitted_run_spreads_over_the_nodes_and_is_followed_through_a_node_failure(
+    cluster: dict[str, str], head: str, token: str, tmp_path: Path
+) -> None:
+    job_id, submit_output = submit(
+        head,
+        "train",
+        f"run.storage_path={tmp_path}",
+        "resources.placement_strategy=SPREAD",
+        "run.max_failures=1",
+    )
     still_running = raylight("jobs", "wait", job_id, "--timeout", "0", "--address", head)
     assert still_running.returncode == 124 and "still running" in still_running.stdout
-    logs = raylight("jobs", "logs", "--follow", job_id, "--address", head, timeout_s=600)
+    wait_for(lambda: len(reported_epochs(tmp_path)) >= 2, 240, "epoch 2 of the job's run")
+    first = read_placements(run_dir(tmp_path))[0]
+    assert len(set(first.nodes)) == 2, first  # one worker on each worker node, observed
+
+    # A crash of worker node 2 (its raylet and agents, SIGKILL); node 1 has room for both.
+    assert "worker node 2 killed" in cluster_script(cluster, "kill-worker", "2")
+    logs = raylight("jobs", "logs", "--follow", job_id, "--address", head, timeout_s=480)
     assert logs.returncode == 0, logs.stdout[-3000:] + logs.stderr[-2000:]
     waited = raylight("jobs", "wait", job_id, "--address", head)  # for CI: exit code = outcome
     assert waited.returncode == 0 and f"{job_id}: SUCCEEDED" in waited.stdout
-    assert "epoch 2/2" in logs.stdout and "trained: val_accuracy" in logs.stdout
     assert f"{job_id}: SUCCEEDED" in logs.stdout
     assert status_of(head, job_id) == "SUCCEEDED"
+
+    placements = read_placements(run_dir(tmp_path))
+    survivor = placements[-1]
+    assert len(set(survivor.nodes)) == 1 and survivor.nodes[0] in first.nodes, placements
+    assert "workers: 2 workers on 2 node(s)" in logs.stdout
+    assert "workers: 2 workers on 1 node(s)" in logs.stdout  # the log says where it went
+    epochs = reported_epochs(tmp_path)
+    # Restarted from the latest checkpoint: epoch 1 ran once, and every epoch up to 15 ran.
+    assert epochs.count(1) == 1 and set(epochs) == set(range(1, 16)), epochs
+    assert "epoch 15/15" in logs.stdout
+    accuracy = re.search(r"trained: val_accuracy (\d\.\d+)", logs.stdout)
+    assert accuracy and float(accuracy.group(1)) >= 0.9, logs.stdout[-2000:]
+
     listing = raylight("jobs", "list", "--address", head)
     assert job_id in listing.stdout and "digits" in listing.stdout and "train" in listing.stdout
     # the job wrote its run where the spec said, on this machine's disk
@@ -137,3 +171,16 @@ def test_a_failing_job_fails_wait_and_says_why(head: str) -> None:
     assert waited.returncode == 1 and f"{job_id}: FAILED" in waited.stdout
     logs = raylight("jobs", "logs", job_id, "--address", head)
     assert "run.storage_path /proc/raylight-runs is not writable here" in logs.stdout
+
+
+def run_dir(storage: Path) -> Path:
+    (path,) = (storage / "digits").glob("train-*")
+    return path
+
+
+def reported_epochs(storage: Path) -> list[int]:
+    paths = list((storage / "digits").glob("train-*/metrics.jsonl"))
+    if not paths:
+        return []
+    lines = paths[0].read_text().splitlines()
+    return [int(json.loads(line)["epoch"]) for line in lines if line.endswith("}")]

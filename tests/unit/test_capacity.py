@@ -99,14 +99,14 @@ def test_in_process_trials_hold_one_workers_share_and_may_split_a_gpu() -> None:
     assert any("in-process" in line for line in plan.lines())
 
 
-@pytest.mark.parametrize("scheduler", [{"kind": "hyperband"}, {"kind": "pbt", "synch": True}])
-def test_schedulers_that_wait_for_every_trial_need_them_all_running(
-    scheduler: dict[str, object],
-) -> None:
-    spec = sweep(num_samples=8, max_concurrent_trials=4, scheduler=scheduler)
+def test_synchronous_pbt_needs_every_trial_running_and_hyperband_does_not() -> None:
+    synch = {"kind": "pbt", "synch": True}
+    spec = sweep(num_samples=8, max_concurrent_trials=4, scheduler=synch)
     with pytest.raises(ClusterError, match=r"all 8 trials must run at once, but 4 fit"):
         plan_sweep(spec, 64, 0)
-    assert plan_sweep(sweep(num_samples=4, scheduler=scheduler), 64, 0).concurrency >= 4
+    assert plan_sweep(sweep(num_samples=4, scheduler=synch), 64, 0).concurrency >= 4
+    hyperband = sweep(num_samples=8, max_concurrent_trials=4, scheduler={"kind": "hyperband"})
+    assert plan_sweep(hyperband, 64, 0).concurrency == 4
 
 
 def test_serve_cpus_count_autoscaling_at_its_maximum() -> None:

@@ -4,8 +4,8 @@ import pytest
 from ray import tune
 from ray.tune.schedulers import (
     ASHAScheduler,
+    AsyncHyperBandScheduler,
     FIFOScheduler,
-    HyperBandScheduler,
     MedianStoppingRule,
     PopulationBasedTraining,
 )
@@ -71,12 +71,30 @@ def test_asha_caps_grace_period_at_the_epoch_count() -> None:
 
 @pytest.mark.parametrize(
     ("kind", "expected"),
-    [("hyperband", HyperBandScheduler), ("median", MedianStoppingRule)],
+    [("hyperband", AsyncHyperBandScheduler), ("median", MedianStoppingRule)],
 )
 def test_every_scheduler_counts_epochs(kind: str, expected: type) -> None:
     scheduler = build_scheduler(sweep("random", {"train.optimizer.lr": LR}, {"kind": kind}), 6)
     assert isinstance(scheduler, expected)
     assert scheduler._time_attr == "epoch"
+
+
+@pytest.mark.parametrize(
+    ("max_t", "reduction_factor", "first_rungs"),
+    [(4, 2, [1, 2, 4]), (27, 3, [1, 3, 9, 27]), (8, 3, [1, 3]), (1, 3, [1])],
+)
+def test_hyperband_has_every_bracket_from_one_epoch_to_max_t(
+    max_t: int, reduction_factor: int, first_rungs: list[int]
+) -> None:
+    spec = sweep(
+        "random",
+        {"train.optimizer.lr": LR},
+        {"kind": "hyperband", "reduction_factor": reduction_factor, "max_t": max_t},
+    )
+    scheduler = build_scheduler(spec, epochs=max_t)
+    assert isinstance(scheduler, AsyncHyperBandScheduler)
+    lowest_rungs = [min(m for m, _ in bracket._rungs) for bracket in scheduler._brackets]
+    assert lowest_rungs == first_rungs
 
 
 def test_pbt_mutates_training_values_and_keeps_the_architecture() -> None:

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from raylight.jobs.submit import JobRow
     from raylight.serving.deployment import ServingEndpoint
     from raylight.training import TrainingResult
+    from raylight.training.placement import Placement
     from raylight.tuning import SweepStatus, TrialSummary, TuningResult
     from raylight.tuning.plan import SweepPlan
 
@@ -36,6 +37,10 @@ def print_epoch(epochs: int) -> Any:
         console.print(f"  {format_metrics(metrics, epochs)}")
 
     return emit
+
+
+def print_placement(placement: Placement) -> None:
+    console.print(f"  [dim]workers: {placement.describe()}[/]")
 
 
 def print_trial(trial: TrialSummary) -> None:

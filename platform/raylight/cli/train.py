@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from raylight.cli.common import ADDRESS, OVERRIDES, SPEC, Flags
-from raylight.cli.output import console, print_epoch, print_training
+from raylight.cli.output import console, print_epoch, print_placement, print_training
 from raylight.components import load_checked
 
 RESUME = typer.Option(
@@ -47,6 +47,7 @@ def train(
         address=address,
         verbose=Flags.debug,
         on_epoch=print_epoch(epochs),
+        on_placement=print_placement,
         resume_run=unfinished if resume else None,
     )
     print_training(result)

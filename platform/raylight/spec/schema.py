@@ -303,6 +303,12 @@ class ResourcesSpec(Section):
     gpus_per_worker: float = Field(
         default=0.0, ge=0, description="GPUs per worker; > 0 trains on GPUs with NCCL."
     )
+    placement_strategy: Literal["PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"] = Field(
+        default="PACK",
+        description="How the workers' placement group lays them over nodes: PACK fills few "
+        "nodes (fast collectives), SPREAD spreads them (and after a node dies, packs them on "
+        "the rest); STRICT_ variants refuse to start otherwise.",
+    )
 
 
 # ---------------------------------------------------------------------------------------- run
@@ -422,7 +428,8 @@ class AshaScheduler(Section):
 
 class HyperBandScheduler(Section):
     kind: Literal["hyperband"] = Field(
-        description="Synchronous successive halving in brackets: pauses trials at each rung."
+        description="HyperBand, asynchronous: successive halving in every bracket, from a first "
+        "rung of 1 epoch to one of max_t; a trial goes to a bracket at random."
     )
     reduction_factor: float = Field(default=3.0, gt=1, description="Keep 1/reduction_factor.")
     max_t: int | None = Field(default=None, ge=1, description="Epoch cap; null = train.epochs.")

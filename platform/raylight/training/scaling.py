@@ -26,6 +26,7 @@ def build_scaling_config(resources: ResourcesSpec) -> ray.train.ScalingConfig:
         num_workers=train_workers(resources),
         use_gpu=resources.gpus_per_worker > 0,
         resources_per_worker=worker,
+        placement_strategy=resources.placement_strategy,
     )
 
 

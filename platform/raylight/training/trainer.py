@@ -22,6 +22,7 @@ from raylight.spec import LoadedSpec
 from raylight.spec.schema import LightningLoop, RayTrainLoop, Spec, TrainSpec
 from raylight.storage import check_storage
 from raylight.training.checkpoints import META_FILE
+from raylight.training.placement import Placement, PlacementCallback, watch_placement
 from raylight.training.progress import METRICS_FILE, MetricsLog, follow_metrics
 from raylight.training.records import (
     RunRecord,
@@ -38,6 +39,7 @@ from raylight.training.scaling import (
     build_scaling_config,
     check_fits_cluster,
     cpus_per_run,
+    train_workers,
 )
 from raylight.training.torch_loop import train_fn_per_worker
 from raylight.training.user_loop import (
@@ -68,6 +70,7 @@ def run_training(
     address: str | None = None,
     verbose: bool = False,
     on_epoch: EpochCallback | None = None,
+    on_placement: PlacementCallback | None = None,
     resume_run: Path | None = None,
 ) -> TrainingResult:
     """Train the spec once on a Ray Train worker group and record its best checkpoint.
@@ -75,7 +78,8 @@ def run_training(
     Starts an embedded Ray unless `address`, RAY_ADDRESS or an initialized Ray says otherwise.
     `resume_run` (see `unfinished_training`) continues a run whose driver died: Ray Train
     resumes a run started again under the same name and storage path from its latest
-    checkpoint, so only the epochs after that checkpoint are trained again.
+    checkpoint, so only the epochs after that checkpoint are trained again. `on_placement`
+    hears which nodes the workers are on, each time the group (re)starts.
     """
     spec = loaded.spec
     ensure_importable(loaded.project_root)
@@ -94,7 +98,12 @@ def run_training(
         trainer = build_trainer(
             spec, loaded.spec_hash, prepared, run_config=_run_config(spec, run_path)
         )
-        with follow_metrics(run_path / METRICS_FILE, on_epoch or _log_epoch, from_end=True):
+        with (
+            follow_metrics(run_path / METRICS_FILE, on_epoch or _log_epoch, from_end=True),
+            watch_placement(
+                run_path, train_workers(spec.resources), on_placement or _log_placement
+            ),
+        ):
             result = fit(trainer, run_path)
     checkpoint, metrics = best_checkpoint(result, spec.train.metric, spec.train.metric_mode)
     training = TrainingResult(
@@ -235,6 +244,10 @@ def best_checkpoint(
             "say why."
         )
     return Path(checkpoint.path), dict(metrics)
+
+
+def _log_placement(placement: Placement) -> None:
+    logger.info("workers: %s", placement.describe())
 
 
 def _log_epoch(metrics: dict[str, Any]) -> None:

@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 
 from raylight.errors import ClusterError
-from raylight.spec.schema import Choice, Grid, HyperBandScheduler, PbtScheduler, Spec, TuneSpec
+from raylight.spec.schema import Choice, Grid, PbtScheduler, Spec, TuneSpec
 from raylight.training.scaling import (
     RAY_DATA_CPUS,
     cpus_per_run,
@@ -33,7 +33,6 @@ class SweepPlan:
     cluster_gpus: float
     max_epochs_per_trial: int
     resumes: str | None = None  # the unfinished sweep this run continues
-    not_resumed: str | None = None  # an unfinished sweep left alone, and why
 
     @property
     def worst_case_trial_epochs(self) -> int:
@@ -54,7 +53,6 @@ class SweepPlan:
             f"worst case      {self.worst_case_trial_epochs} trial-epochs "
             f"({self.num_trials} x {self.max_epochs_per_trial})",
             *([f"resuming        {self.resumes}"] if self.resumes else []),
-            *([f"not resuming    {self.not_resumed}"] if self.not_resumed else []),
         ]
 
     def _trial_shape(self) -> str:
@@ -68,9 +66,7 @@ class SweepPlan:
 
 def _waits_for_every_trial(tune: TuneSpec) -> bool:
     scheduler = tune.scheduler
-    return isinstance(scheduler, HyperBandScheduler) or (
-        isinstance(scheduler, PbtScheduler) and scheduler.synch
-    )
+    return isinstance(scheduler, PbtScheduler) and scheduler.synch
 
 
 def count_trials(tune: TuneSpec) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import math
 from typing import Any
 
 from ray import tune
@@ -89,10 +90,16 @@ def build_scheduler(spec: TuneSpec, epochs: int) -> TrialScheduler:
             reduction_factor=scheduler.reduction_factor,
         )
     if isinstance(scheduler, HyperBandScheduler):
-        return tune_schedulers.HyperBandScheduler(
+        # Asynchronous HyperBand: every HyperBand bracket, each an ASHA with its own first rung.
+        # Ray recommends it over its synchronous HyperBandScheduler, which pauses trials until
+        # their bracket catches up and left a CI sweep here with every trial paused for good.
+        max_t = min(scheduler.max_t or epochs, epochs)
+        return tune_schedulers.AsyncHyperBandScheduler(
             time_attr=TIME_ATTR,
-            max_t=min(scheduler.max_t or epochs, epochs),
+            max_t=max_t,
+            grace_period=1,
             reduction_factor=scheduler.reduction_factor,
+            brackets=hyperband_brackets(max_t, scheduler.reduction_factor),
         )
     if isinstance(scheduler, MedianStoppingScheduler):
         return tune_schedulers.MedianStoppingRule(
@@ -103,6 +110,11 @@ def build_scheduler(spec: TuneSpec, epochs: int) -> TrialScheduler:
     if isinstance(scheduler, PbtScheduler):
         return _build_pbt(scheduler, spec)
     return tune_schedulers.FIFOScheduler()
+
+
+def hyperband_brackets(max_t: int, reduction_factor: float) -> int:
+    """HyperBand's s_max + 1: brackets whose first rungs run max_t / eta**s epochs, s = 0, 1, ..."""
+    return int(math.log(max_t) / math.log(reduction_factor) + 1e-9) + 1
 
 
 def _build_pbt(scheduler: PbtScheduler, spec: TuneSpec) -> TrialScheduler:

@@ -21,7 +21,7 @@ from raylight.components import ensure_importable
 from raylight.errors import Problem, RunError, SpecError
 from raylight.preprocessing.datasets import prepare_datasets
 from raylight.spec import LoadedSpec
-from raylight.spec.schema import HyperBandScheduler, Spec
+from raylight.spec.schema import Spec
 from raylight.storage import check_storage
 from raylight.training.checkpoints import read_meta
 from raylight.training.records import (
@@ -97,13 +97,10 @@ def run_tuning(
         verbose=verbose,
     ) as cluster:
         check_storage(loaded.storage_path, cluster)
-        sweep_path, resuming, not_resumed = find_sweep(
-            loaded.storage_path / spec.name, loaded.spec_hash, spec
-        )
+        sweep_path, resuming = find_sweep(loaded.storage_path / spec.name, loaded.spec_hash)
         plan = replace(
             plan_sweep(spec, cluster.num_cpus, cluster.num_gpus),
             resumes=str(sweep_path) if resuming else None,
-            not_resumed=not_resumed,
         )
         if on_plan:
             on_plan(plan)
@@ -129,23 +126,18 @@ def run_tuning(
     return _summarize(loaded, grid, sweep_path)
 
 
-def find_sweep(experiment_dir: Path, spec_hash: str, spec: Spec) -> tuple[Path, bool, str | None]:
+def find_sweep(experiment_dir: Path, spec_hash: str) -> tuple[Path, bool]:
     """The unfinished sweep of this exact spec to resume, else a new sweep directory.
 
     A sweep's identity is its spec (name + hash): rerunning the command after the driver died
-    resumes it. A sweep that finished has a run record and is never resumed. Returns the path,
-    whether it is resumed, and why an unfinished sweep is not.
+    resumes it. A sweep that finished has a run record and is never resumed. Returns the path
+    and whether it is resumed.
     """
     prefix = f"tune-{spec_hash}"
     latest = unfinished_run(experiment_dir, prefix)
     if latest and tune.Tuner.can_restore(str(latest)):
-        if spec.tune and isinstance(spec.tune.scheduler, HyperBandScheduler):
-            # Restored finished trials join HyperBand's brackets without results, and a bracket
-            # then waits for them forever: the sweep would hang instead of finishing.
-            reason = f"{latest} (HyperBand sweeps cannot be resumed; starting a new one)"
-            return experiment_dir / new_run_name(prefix), False, reason
-        return latest, True, None
-    return experiment_dir / new_run_name(prefix), False, None
+        return latest, True
+    return experiment_dir / new_run_name(prefix), False
 
 
 def plan_tuning(loaded: LoadedSpec, *, address: str | None = None) -> SweepPlan:
