@@ -12,6 +12,7 @@ DIGITS_SPEC = ROOT / "pipelines" / "digits" / "experiment.yaml"
 USER_LOOP_SPEC = ROOT / "pipelines" / "digits" / "ray_train_loop.yaml"
 LIGHTNING_SPEC = ROOT / "pipelines" / "digits" / "lightning.yaml"
 ACCELERATE_SPEC = ROOT / "pipelines" / "digits" / "accelerate.yaml"
+HF_TRAINER_SPEC = ROOT / "pipelines" / "digits" / "hf_trainer.yaml"
 
 
 def free_port() -> int:

@@ -11,7 +11,7 @@ import logging
 import math
 import os
 import signal
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,6 +75,7 @@ def connect(
     num_cpus: int | None = None,
     project_root: Path | None = None,
     verbose: bool = False,
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[ClusterInfo]:
     """Start (or join) Ray for one command and shut it down after.
 
@@ -84,6 +85,7 @@ def connect(
         num_cpus: logical CPUs of the embedded Ray (may exceed the cores: Ray CPUs are slots).
         project_root: made importable on every worker (builders live under it).
         verbose: show worker and actor logs in this terminal.
+        env: the spec's run.env, set on every worker this command starts.
 
     If Ray is already initialized (a notebook, a test session, a Ray job's own driver that
     called ray.init), it is used as is and left running.
@@ -99,9 +101,9 @@ def connect(
     ray_group: int | None = None
     target = address or os.environ.get("RAY_ADDRESS")
     if target:
-        url = _join(address, project_root, verbose)
+        url = _join(address, project_root, verbose, env or {})
     else:
-        url, ray_group = _start_embedded(num_cpus, project_root, verbose)
+        url, ray_group = _start_embedded(num_cpus, project_root, verbose, env or {})
     if not verbose:
         _quiet_ray_libraries()
     try:
@@ -115,7 +117,9 @@ def connect(
         _sweep(ray_group)
 
 
-def _join(explicit: str | None, project_root: Path | None, verbose: bool) -> str | None:
+def _join(
+    explicit: str | None, project_root: Path | None, verbose: bool, env: Mapping[str, str]
+) -> str | None:
     """Connect to an existing cluster; return its dashboard address.
 
     An address given on the command line means this machine's files are not there: the project
@@ -134,7 +138,7 @@ def _join(explicit: str | None, project_root: Path | None, verbose: bool) -> str
     try:
         context = ray.init(
             address=address,
-            runtime_env=_upload_env(project_root) if explicit else None,
+            runtime_env=_upload_env(project_root, env) if explicit else None,
             log_to_driver=verbose,
             logging_level=logging.WARNING,
         )
@@ -147,7 +151,7 @@ def _join(explicit: str | None, project_root: Path | None, verbose: bool) -> str
 
 
 def _start_embedded(
-    num_cpus: int | None, project_root: Path | None, verbose: bool
+    num_cpus: int | None, project_root: Path | None, verbose: bool, env: Mapping[str, str]
 ) -> tuple[str | None, int | None]:
     """Start a single-node Ray on this machine; return its dashboard and process group."""
     import ray
@@ -160,7 +164,7 @@ def _start_embedded(
             dashboard_host="127.0.0.1",
             log_to_driver=verbose,
             logging_level=logging.WARNING,
-            runtime_env=_local_env(project_root),
+            runtime_env=_local_env(project_root, env),
         )
     return context.dashboard_url, ray_group
 
@@ -212,12 +216,12 @@ def _describe(address: str, *, is_embedded: bool, dashboard_url: str | None) -> 
     )
 
 
-def _local_env(project_root: Path | None) -> dict[str, object]:
+def _local_env(project_root: Path | None, spec_env: Mapping[str, str]) -> dict[str, object]:
     """Embedded Ray shares this machine's files: put the project on every worker's path."""
     paths = [str(project_root)] if project_root else []
     if os.environ.get("PYTHONPATH"):
         paths.append(os.environ["PYTHONPATH"])
-    env_vars = dict(RAY_ENV_DEFAULTS)
+    env_vars = {**RAY_ENV_DEFAULTS, **spec_env}
     if paths:
         env_vars["PYTHONPATH"] = os.pathsep.join(paths)
     env: dict[str, object] = {"env_vars": env_vars}
@@ -226,14 +230,14 @@ def _local_env(project_root: Path | None) -> dict[str, object]:
     return env
 
 
-def _upload_env(project_root: Path | None) -> dict[str, object]:
+def _upload_env(project_root: Path | None, spec_env: Mapping[str, str]) -> dict[str, object]:
     """A remote cluster cannot see this machine: upload the project and Raylight itself."""
     import raylight
 
     package_dir = Path(raylight.__file__).parent
     env: dict[str, object] = {
         "py_modules": [str(package_dir)],
-        "env_vars": dict(RAY_ENV_DEFAULTS),
+        "env_vars": {**RAY_ENV_DEFAULTS, **spec_env},
     }
     if project_root:
         env["working_dir"] = str(project_root)

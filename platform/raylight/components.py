@@ -17,6 +17,7 @@ from raylight.spec.schema import (
     AccelerateLoop,
     BuilderSource,
     DataSource,
+    HfTrainerLoop,
     LightningLoop,
     ModelSpec,
     RayTrainLoop,
@@ -142,7 +143,11 @@ def load_checked(path: str | Path, overrides: Sequence[str] | None = None) -> Lo
 
 def check_loop_function(loop: TrainLoop) -> list[Problem]:
     """A loop function must import and take one argument at most; optional packages installed."""
-    package = {LightningLoop: "lightning", AccelerateLoop: "accelerate"}.get(type(loop))
+    package = {
+        LightningLoop: "lightning",
+        AccelerateLoop: "accelerate",
+        HfTrainerLoop: "transformers",
+    }.get(type(loop))
     if package and importlib.util.find_spec(package) is None:
         return [
             Problem(
@@ -151,6 +156,12 @@ def check_loop_function(loop: TrainLoop) -> list[Problem]:
                 f"pip install 'raylight[{package}]'",
             )
         ]
+    if isinstance(loop, HfTrainerLoop):
+        try:
+            resolve(loop.trainer, "train.loop.trainer")
+        except ComponentError as error:
+            return [Problem("", error.message)]
+        return []
     if not isinstance(loop, RayTrainLoop):
         return []
     try:

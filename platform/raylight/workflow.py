@@ -46,6 +46,7 @@ def run_workflow(
         num_cpus=embedded_num_cpus(required_cpus(loaded.spec)),
         project_root=loaded.project_root,
         verbose=verbose,
+        env=loaded.spec.run.env,
     ):
         result: TrainingResult | TuningResult
         if loaded.spec.tune is not None:

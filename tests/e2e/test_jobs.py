@@ -10,6 +10,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from raylight.training.placement import read_placements
@@ -73,6 +74,34 @@ def status_of(head: str, job_id: str) -> str:
     first_line = (result.stdout.splitlines() or [""])[0]
     assert first_line.startswith(f"{job_id}: "), result.stdout + result.stderr
     return first_line.split(": ", 1)[1]
+
+
+def test_a_submitted_sweep_trains_its_trials_on_both_worker_nodes(
+    head: str, tmp_path: Path
+) -> None:
+    job_id, _ = submit(
+        head,
+        "tune",
+        f"run.storage_path={tmp_path}",
+        "resources.num_workers=0",  # in-process trials: each trains in its own trial actor
+        "train.epochs=2",
+        "tune.num_samples=6",
+        "tune.max_concurrent_trials=4",
+        "tune.scheduler={kind: fifo}",
+        "run.env={RAYLIGHT_EXAMPLE: sweep}",
+    )
+    waited = raylight("jobs", "wait", job_id, "--address", head, timeout_s=480)
+    logs = raylight("jobs", "logs", job_id, "--address", head).stdout
+    assert waited.returncode == 0, logs[-3000:]
+    status = raylight("jobs", "status", job_id, "--address", head).stdout
+    assert "git_commit" in status and "spec_hash" in status and "user" in status, status
+    runtime_env = job_runtime_env_of(head, job_id)
+    assert runtime_env["env_vars"] == {"RAYLIGHT_EXAMPLE": "sweep"}
+    (sweep,) = tmp_path.glob("digits/tune-*")
+    history = pd.read_csv(sweep / "history.csv")
+    assert history["trial_id"].nunique() == 6
+    nodes = set(history["node_id"])
+    assert len(nodes) == 2, nodes  # 4 one-CPU trials at once do not fit one 3-CPU node
 
 
 def test_submitted_run_spreads_over_the_nodes_and_is_followed_through_a_node_failure(
@@ -171,6 +200,13 @@ def test_a_failing_job_fails_wait_and_says_why(head: str) -> None:
     assert waited.returncode == 1 and f"{job_id}: FAILED" in waited.stdout
     logs = raylight("jobs", "logs", job_id, "--address", head)
     assert "run.storage_path /proc/raylight-runs is not writable here" in logs.stdout
+
+
+def job_runtime_env_of(head: str, job_id: str) -> dict[str, object]:
+    """What Ray recorded for the job (Ray's own client, with the cluster's token)."""
+    from raylight.jobs.client import make_client
+
+    return dict(make_client(head).get_job_info(job_id).runtime_env or {})
 
 
 def run_dir(storage: Path) -> Path:

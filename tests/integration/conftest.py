@@ -12,9 +12,17 @@ import torch
 
 from raylight.cluster import ClusterInfo, connect
 from raylight.serving.ingress import apply_ingress, choose_ingress
+from raylight.serving.predictor import logits_of
 from raylight.spec import LoadedSpec, load_spec
 from raylight.training import TrainingResult, run_training
-from tests.conftest import DIGITS_SPEC, LIGHTNING_SPEC, ROOT, USER_LOOP_SPEC, free_port
+from tests.conftest import (
+    DIGITS_SPEC,
+    HF_TRAINER_SPEC,
+    LIGHTNING_SPEC,
+    ROOT,
+    USER_LOOP_SPEC,
+    free_port,
+)
 
 
 @pytest.fixture(scope="session")
@@ -79,6 +87,19 @@ def trained_lightning(lightning_digits: LoadedSpec) -> TrainingResult:
     return run_training(lightning_digits)
 
 
+@pytest.fixture(scope="session")
+def hf_digits(ray_cluster: ClusterInfo, digits_storage: Path, serve_port: int) -> LoadedSpec:
+    return load_spec(
+        HF_TRAINER_SPEC, [f"run.storage_path={digits_storage}", f"serve.port={serve_port}"]
+    )
+
+
+@pytest.fixture(scope="session")
+def trained_hf(hf_digits: LoadedSpec) -> TrainingResult:
+    """One uninterrupted 2-worker run of the transformers.Trainer factory (hf_trainer.py)."""
+    return run_training(hf_digits)
+
+
 def offline_val_accuracy(loaded: LoadedSpec, model: torch.nn.Module) -> float:
     """A reloaded model's accuracy on the spec's validation split, outside Ray Train."""
     from raylight.preprocessing.datasets import prepare_datasets
@@ -88,5 +109,6 @@ def offline_val_accuracy(loaded: LoadedSpec, model: torch.nn.Module) -> float:
     prepared = prepare_datasets(spec.data, task_for(spec.train), loaded.base_dir)
     batch = prepared.val.take_batch(batch_size=10_000)
     with torch.inference_mode():
-        predicted = model(torch.from_numpy(batch["features"])).argmax(dim=1).numpy()
+        outputs = logits_of(model(torch.from_numpy(batch["features"])))
+        predicted = outputs.argmax(dim=1).numpy()
     return float(np.mean(predicted == batch["label"]))

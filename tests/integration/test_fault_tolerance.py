@@ -16,7 +16,7 @@ from raylight.spec import load_spec
 from raylight.training import TrainingResult, run_training
 from raylight.training.checkpoints import read_meta
 from raylight.training.progress import METRICS_FILE
-from tests.conftest import DIGITS_SPEC, LIGHTNING_SPEC, USER_LOOP_SPEC
+from tests.conftest import DIGITS_SPEC, HF_TRAINER_SPEC, LIGHTNING_SPEC, USER_LOOP_SPEC
 
 pytestmark = pytest.mark.ray
 
@@ -24,6 +24,7 @@ LOOPS = {
     "managed": (DIGITS_SPEC, "trained_digits"),
     "ray_train": (USER_LOOP_SPEC, "trained_user_loop"),
     "lightning": (LIGHTNING_SPEC, "trained_lightning"),
+    "hf_trainer": (HF_TRAINER_SPEC, "trained_hf"),
 }
 TOLERANCE = 0.03  # val_accuracy: the restarted run's shards and shuffles differ from the baseline's
 

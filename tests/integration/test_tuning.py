@@ -25,20 +25,24 @@ def test_asha_sweep_stops_weak_trials_early_and_reports_the_best(
         [
             f"run.storage_path={tmp_path}",
             "train.epochs=3",
-            "tune.num_samples=6",
-            "tune.max_concurrent_trials=3",
+            "tune.search=grid",
+            "tune.num_samples=1",
+            "tune.max_concurrent_trials=2",
             "tune.scheduler.grace_period=1",
             "tune.scheduler.reduction_factor=2",
-            # A wide range so that some trials are clearly worse than others.
-            'tune.search_space={"train.optimizer.lr": {type: loguniform, low: 1.0e-5, high: 0.01}}',
+            # Two learning rates that learn, then two too small to: the weak pair starts once
+            # the good pair has results at the first rung, and falls below its cutoff there.
+            'tune.search_space={"train.optimizer.lr": {type: grid, '
+            "values: [0.003, 0.005, 1.0e-5, 2.0e-5]}}",
         ],
     )
     result = run_tuning(loaded)
 
-    assert len(result.trials) == 6
+    assert len(result.trials) == 4
     epochs = [t.epochs for t in result.trials]
     assert max(epochs) == 3, epochs
-    assert sum(e < 3 for e in epochs) >= 1, f"ASHA stopped nothing early: {epochs}"
+    by_lr = {t.config["train.optimizer.lr"]: t.epochs for t in result.trials}
+    assert min(by_lr[1.0e-5], by_lr[2.0e-5]) < 3, f"ASHA stopped no weak trial early: {by_lr}"
     assert all(t.status == "TERMINATED" for t in result.trials)
     best_value = max(t.metric_value for t in result.trials if t.metric_value is not None)
     assert result.metric_value == pytest.approx(best_value)

@@ -68,7 +68,7 @@ def test_a_loop_kind_whose_extra_is_missing_names_the_extra(
     import importlib.util
 
     from raylight.components import check_loop_function
-    from raylight.spec.schema import LightningLoop
+    from raylight.spec.schema import HfTrainerLoop, LightningLoop
 
     assert check_loop_function(LightningLoop(kind="lightning")) == []  # installed here
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)  # as without the extra
@@ -77,6 +77,9 @@ def test_a_loop_kind_whose_extra_is_missing_names_the_extra(
         "train.loop.kind: 'lightning' needs the lightning package, an optional dependency: "
         "pip install 'raylight[lightning]'"
     )
+    hf = HfTrainerLoop(kind="hf_trainer", trainer="pipelines.digits.hf_trainer:build_trainer")
+    (problem,) = check_loop_function(hf)
+    assert "pip install 'raylight[transformers]'" in problem.render()
 
 
 def test_accelerate_gets_precision_and_accumulation_from_the_environment() -> None:

@@ -27,12 +27,16 @@ def list_command(address: str | None = JOBS_ADDRESS) -> None:
 def status(job_id: str = JOB_ID, address: str | None = JOBS_ADDRESS) -> None:
     """Status of one job (exit code 1 if it failed or was stopped)."""
     from raylight.jobs import job_info
+    from raylight.jobs.submit import METADATA_PREFIX
 
     info = job_info(job_id, address)
     console.print(f"{job_id}: {info.status.value}", markup=False)
     if info.message:
         console.print(f"  {info.message}", markup=False)
     console.print(f"  entrypoint  {info.entrypoint}", markup=False)
+    for key, value in sorted((info.metadata or {}).items()):
+        if key.startswith(METADATA_PREFIX):
+            console.print(f"  {key.removeprefix(METADATA_PREFIX):<11} {value}", markup=False)
     if info.status.value in ("FAILED", "STOPPED"):
         raise typer.Exit(1)
 

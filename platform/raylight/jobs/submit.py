@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from ray.job_submission import JobDetails, JobStatus, JobSubmissionClient
 
@@ -26,6 +27,7 @@ from raylight.errors import JobError
 from raylight.jobs.client import call, find_token, make_client, resolve_address
 from raylight.jobs.packaging import is_too_large, too_large_message
 from raylight.spec import LoadedSpec, load_spec
+from raylight.training.records import git_commit
 
 REMOTE_VERBS = ("train", "tune", "run", "validate")
 METADATA_PREFIX = "raylight."
@@ -89,19 +91,47 @@ def _submit(
         lambda: client.submit_job(
             entrypoint=entrypoint,
             submission_id=job_id,
-            runtime_env={
-                "working_dir": str(loaded.project_root),
-                "excludes": UPLOAD_EXCLUDES,
-                "py_modules": [str(Path(raylight.__file__).parent)],
-            },
-            metadata={
-                f"{METADATA_PREFIX}spec": loaded.spec.name,
-                f"{METADATA_PREFIX}verb": verb,
-                f"{METADATA_PREFIX}spec_hash": loaded.spec_hash,
-                f"{METADATA_PREFIX}user": getpass.getuser(),
-            },
+            runtime_env=job_runtime_env(loaded),
+            metadata=job_metadata(loaded, verb),
         ),
     )
+
+
+def job_runtime_env(loaded: LoadedSpec) -> dict[str, Any]:
+    """The project and Raylight uploaded; the spec's run.env and requirements on the cluster."""
+    run = loaded.spec.run
+    env: dict[str, Any] = {
+        "working_dir": str(loaded.project_root),
+        "excludes": UPLOAD_EXCLUDES,
+        "py_modules": [str(Path(raylight.__file__).parent)],
+    }
+    if run.env:
+        env["env_vars"] = dict(run.env)
+    if run.requirements:
+        env["pip"] = {"packages": read_requirements(loaded.resolve_path(run.requirements))}
+    return env
+
+
+def read_requirements(path: Path) -> list[str]:
+    """Requirement lines, without comments and blanks (Ray's pip plugin takes a list)."""
+    if not path.is_file():
+        raise JobError(f"run.requirements: no file {path}")
+    lines = (line.split(" #", 1)[0].strip() for line in path.read_text().splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def job_metadata(loaded: LoadedSpec, verb: str) -> dict[str, str]:
+    """What `raylight jobs list` shows and what finds the job again next week."""
+    metadata = {
+        f"{METADATA_PREFIX}spec": loaded.spec.name,
+        f"{METADATA_PREFIX}verb": verb,
+        f"{METADATA_PREFIX}spec_hash": loaded.spec_hash,
+        f"{METADATA_PREFIX}user": getpass.getuser(),
+    }
+    commit = git_commit(loaded.project_root)
+    if commit:
+        metadata[f"{METADATA_PREFIX}git_commit"] = commit
+    return metadata
 
 
 def split_command(command: Sequence[str], spec_path: str | Path) -> tuple[str, list[str]]:

@@ -35,7 +35,8 @@ class Predictor:
             return []
         features = torch.from_numpy(self.preprocessing.features_from_records(records))
         with torch.inference_mode():
-            outputs = self.model(features.to(self.device)).reshape(len(records), -1).float().cpu()
+            outputs = logits_of(self.model(features.to(self.device)))
+            outputs = outputs.reshape(len(records), -1).float().cpu()
         finite = torch.isfinite(outputs).all(dim=1).tolist()
         if self.preprocessing.task == "regression":
             values = outputs[:, 0].tolist()
@@ -46,3 +47,15 @@ class Predictor:
             {"label": label, "probability": round(p, 6)} if ok else None
             for label, p, ok in zip(labels, best.values.tolist(), finite, strict=True)
         ]
+
+
+def logits_of(output: Any) -> torch.Tensor:
+    """A module's output tensor; Hugging Face models return it as `.logits` of a ModelOutput."""
+    if isinstance(output, torch.Tensor):
+        return output
+    logits = (
+        output.get("logits") if isinstance(output, Mapping) else getattr(output, "logits", None)
+    )
+    if not isinstance(logits, torch.Tensor):
+        raise TypeError(f"the model returned a {type(output).__name__}, not a tensor or .logits")
+    return logits

@@ -7,6 +7,7 @@ appear here: the layers build them from these sections. This module imports pyda
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -214,8 +215,30 @@ class LightningLoop(Section):
     )
 
 
+class HfTrainerLoop(Section):
+    kind: Literal["hf_trainer"] = Field(
+        description="A Hugging Face transformers.Trainer from your factory, on every worker "
+        "through Ray's transformers integration. Raylight builds the model (model.builder), the "
+        "TrainingArguments from this spec (epochs, batch_size, optimizer lr and weight decay, "
+        "lr_schedule, precision, accumulation, clipping, seed; evaluation and a checkpoint "
+        "every epoch) and this worker's Ray Data shards as batches of {features, labels}. "
+        "Needs `pip install 'raylight[transformers]'`."
+    )
+    trainer: str = Field(
+        pattern=BUILDER_PATTERN,
+        description="`module:function` returning a transformers.Trainer; it is called with "
+        "whichever of model, args, train_dataset, eval_dataset and config (train.loop.config "
+        "plus num_features, num_outputs) it takes.",
+    )
+    config: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Your own keys for the factory (tunable as train.loop.config.<key>).",
+    )
+
+
 TrainLoop = Annotated[
-    ManagedLoop | RayTrainLoop | AccelerateLoop | LightningLoop, Field(discriminator="kind")
+    ManagedLoop | RayTrainLoop | AccelerateLoop | LightningLoop | HfTrainerLoop,
+    Field(discriminator="kind"),
 ]
 
 
@@ -223,7 +246,8 @@ class TrainSpec(Section):
     loop: TrainLoop = Field(
         default_factory=ManagedLoop,
         description="Which loop trains: managed (Raylight's), ray_train (your function), "
-        "accelerate (your function using Accelerate) or lightning (your LightningModule).",
+        "accelerate (your function using Accelerate), lightning (your LightningModule) or "
+        "hf_trainer (your transformers.Trainer factory).",
     )
     epochs: int = Field(default=10, ge=1, description="Passes over the training split.")
     batch_size: int = Field(default=64, ge=1, description="Rows per step on each worker.")
@@ -327,6 +351,25 @@ class RunSpec(Section):
         description="Worker-group failures tolerated; each restarts from the latest "
         "checkpoint. -1 retries forever.",
     )
+    env: dict[str, str] = Field(
+        default_factory=dict,
+        description="Environment variables for every Ray worker of the run (and a submitted "
+        "job's driver): the job's runtime environment, or the embedded Ray's on this machine.",
+    )
+    requirements: str | None = Field(
+        default=None,
+        description="A pip requirements file (relative to the spec) that a submitted job "
+        "installs on the cluster in its runtime environment, on top of the cluster's Python. "
+        "Not installed for local runs: this machine's environment is used as is.",
+    )
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, env: dict[str, str]) -> dict[str, str]:
+        bad = [name for name in env if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name)]
+        if bad:
+            raise ValueError(f"not environment variable names: {bad}")
+        return env
 
 
 # --------------------------------------------------------------------------------------- tune

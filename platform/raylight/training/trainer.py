@@ -19,7 +19,7 @@ from raylight.errors import RunError
 from raylight.preprocessing.datasets import PreparedData, prepare_datasets
 from raylight.preprocessing.transforms import Task
 from raylight.spec import LoadedSpec
-from raylight.spec.schema import LightningLoop, RayTrainLoop, Spec, TrainSpec
+from raylight.spec.schema import HfTrainerLoop, LightningLoop, RayTrainLoop, Spec, TrainSpec
 from raylight.storage import check_storage
 from raylight.training.checkpoints import META_FILE
 from raylight.training.placement import Placement, PlacementCallback, watch_placement
@@ -88,6 +88,7 @@ def run_training(
         num_cpus=embedded_num_cpus(cpus_per_run(spec.resources) + RAY_DATA_CPUS),
         project_root=loaded.project_root,
         verbose=verbose,
+        env=spec.run.env,
     ) as cluster:
         check_fits_cluster(spec.resources, cluster.num_cpus, cluster.num_gpus)
         check_storage(loaded.storage_path, cluster)
@@ -176,6 +177,10 @@ def build_trainer(
         function = train_fn_lightning
         run_path = Path(run_config.storage_path or ".") / (run_config.name or "")
         config = {**loop_config(spec, spec_hash, prepared), "run_path": str(run_path)}
+    elif isinstance(loop, HfTrainerLoop):
+        from raylight.training.hf_loop import train_fn_hf  # optional dependency
+
+        function = train_fn_hf
     elif isinstance(loop, RayTrainLoop):
         function = partial(run_user_loop, loop.function, loop_environment(spec))
         config = user_loop_config(spec, prepared)

@@ -199,6 +199,8 @@ class TuneTrialSession:
         self.metrics_path = metrics_path
         # Tune sets CUDA_VISIBLE_DEVICES to the trial's (possibly shared) GPU.
         self.device = torch.device("cuda" if use_gpu and torch.cuda.is_available() else "cpu")
+        # The trial trains here: its history says on which node (history.csv's node_id).
+        self.node_id = ray.get_runtime_context().get_node_id()
 
     def prepare_model(self, model: nn.Module) -> nn.Module:
         return model.to(self.device)
@@ -210,6 +212,6 @@ class TuneTrialSession:
         return tune.get_checkpoint()
 
     def report(self, metrics: dict[str, float], checkpoint: ray.train.Checkpoint | None) -> None:
-        append_metrics(self.metrics_path, metrics)
+        append_metrics(self.metrics_path, {**metrics, "node_id": self.node_id})
         handed = tune.Checkpoint.from_directory(checkpoint.path) if checkpoint else None
         tune.report(metrics, checkpoint=handed)  # Tune copies it into the trial's directory

@@ -95,6 +95,7 @@ def run_tuning(
         num_cpus=embedded_num_cpus(_embedded_cpus(spec)),
         project_root=loaded.project_root,
         verbose=verbose,
+        env=spec.run.env,
     ) as cluster:
         check_storage(loaded.storage_path, cluster)
         sweep_path, resuming = find_sweep(loaded.storage_path / spec.name, loaded.spec_hash)

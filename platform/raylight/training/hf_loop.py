@@ -1,0 +1,251 @@
+"""A Hugging Face transformers.Trainer on every Ray Train worker (`train.loop.kind: hf_trainer`).
+
+Imported only for that loop kind: transformers is an optional dependency
+(`raylight[transformers]`).
+
+Raylight builds the model with model.builder (so that serving rebuilds the same module), the
+TrainingArguments from the spec, and this worker's Ray Data shards as batches; the user's
+factory puts them into a Trainer with whatever else it wants (compute_metrics, callbacks, a
+Trainer subclass). Ray's transformers integration (`prepare_trainer`) makes the Trainer read the
+Ray Data iterables. A callback reports each epoch's evaluation to Ray Train with a checkpoint
+holding the Trainer's own checkpoint (weights, optimizer, scheduler, scaler, RNG and step: what
+`resume_from_checkpoint` needs) and Raylight's servable files.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import shutil
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import ray.train
+import torch
+from transformers import Trainer, TrainerCallback, TrainingArguments
+from transformers.trainer_utils import get_last_checkpoint
+
+import raylight
+from raylight.components import call_model_builder, resolve
+from raylight.errors import ComponentError
+from raylight.preprocessing.transforms import FittedPreprocessing
+from raylight.spec.schema import HfTrainerLoop, Spec, TrainSpec
+from raylight.training.checkpoints import META_FILE, MODEL_FILE, CheckpointMeta, write_json_atomic
+
+HF_CHECKPOINT = "hf_checkpoint"  # the Trainer's checkpoint directory inside Ray's checkpoint
+OPTIMIZER = {"adamw": "adamw_torch", "sgd": "sgd"}
+FACTORY_ARGS = ("model", "args", "train_dataset", "eval_dataset", "config")
+EVAL_BATCH_SIZE = 256
+SHUFFLE_BUFFER_BATCHES = 16
+
+
+def train_fn_hf(config: dict[str, Any]) -> None:
+    """The Ray Train entry point: the user's Trainer on this worker, in Ray's process group."""
+    from ray.train.huggingface.transformers import prepare_trainer
+
+    spec = Spec.model_validate(config["spec"])
+    loop = spec.train.loop
+    assert isinstance(loop, HfTrainerLoop)
+    preprocessing = FittedPreprocessing.from_dict(config["preprocessing"])
+    world_size = ray.train.get_context().get_world_size()
+    epoch_steps = steps_per_epoch(config["train_rows"], world_size, spec.train)
+    model = call_model_builder(
+        spec.model.builder,
+        spec.model.kwargs,
+        num_features=preprocessing.num_features,
+        num_outputs=preprocessing.num_outputs,
+    )
+    output_dir = tempfile.mkdtemp(prefix="raylight-hf-")
+    factory_inputs = {
+        "model": model,
+        "args": training_arguments(spec.train, epoch_steps, output_dir),
+        "train_dataset": shard_batches("train", spec.train, shuffle=True),
+        "eval_dataset": shard_batches("val", spec.train, shuffle=False),
+        "config": {
+            **loop.config,
+            "num_features": preprocessing.num_features,
+            "num_outputs": preprocessing.num_outputs,
+        },
+    }
+    trainer = call_factory(loop.trainer, factory_inputs)
+    trainer.add_callback(ReportEpochs(config, epoch_steps))
+    trainer = prepare_trainer(trainer)
+    try:
+        checkpoint = ray.train.get_checkpoint()  # after a worker restart or a resumed run
+        if checkpoint is None:
+            trainer.train()
+            return
+        with checkpoint.as_directory() as directory:
+            trainer.train(resume_from_checkpoint=str(Path(directory) / HF_CHECKPOINT))
+    finally:
+        shutil.rmtree(output_dir, ignore_errors=True)
+
+
+def steps_per_epoch(train_rows: int, world_size: int, train: TrainSpec) -> int:
+    """Optimizer steps in one pass over this worker's equal share of the training split."""
+    batches = math.ceil((train_rows // world_size) / train.batch_size)
+    return max(1, math.ceil(batches / train.accumulate_grad_batches))
+
+
+def training_arguments(train: TrainSpec, epoch_steps: int, output_dir: str) -> TrainingArguments:
+    """The spec as TrainingArguments; steps, not epochs: Ray Data shards have no length."""
+    if train.optimizer.name not in OPTIMIZER:
+        raise ComponentError(
+            f"train.optimizer {train.optimizer.name!r}: hf_trainer takes adamw or sgd (or pass "
+            "your own with Trainer(optimizers=...) in the factory)."
+        )
+    if train.early_stopping or train.compile:
+        raise ComponentError(
+            "train.early_stopping and train.compile are the managed loop's; with hf_trainer add "
+            "transformers.EarlyStoppingCallback or TrainingArguments' torch_compile yourself."
+        )
+    warmup_steps = round(train.lr_schedule.warmup_epochs * epoch_steps)
+    return TrainingArguments(
+        output_dir=output_dir,
+        max_steps=train.epochs * epoch_steps,
+        per_device_train_batch_size=train.batch_size,
+        per_device_eval_batch_size=EVAL_BATCH_SIZE,
+        learning_rate=train.optimizer.lr,
+        weight_decay=train.optimizer.weight_decay,
+        optim=OPTIMIZER[train.optimizer.name],
+        **lr_schedule_arguments(train, warmup_steps),
+        warmup_steps=warmup_steps,
+        gradient_accumulation_steps=train.accumulate_grad_batches,
+        max_grad_norm=train.gradient_clip_norm or 0.0,
+        seed=train.seed,
+        eval_strategy="steps",
+        eval_steps=epoch_steps,
+        save_strategy="steps",
+        save_steps=epoch_steps,
+        logging_strategy="steps",
+        logging_steps=epoch_steps,
+        save_total_limit=1,  # the local copy; Ray Train keeps the run's checkpoints
+        report_to="none",
+        disable_tqdm=True,
+        use_cpu=not torch.cuda.is_available(),
+        ddp_find_unused_parameters=False,
+        bf16=train.precision == "bf16",
+        fp16=train.precision == "fp16",
+    )
+
+
+def lr_schedule_arguments(train: TrainSpec, warmup_steps: int) -> dict[str, Any]:
+    """train.lr_schedule as the Trainer's scheduler names (warm-up is the Trainer's own)."""
+    schedule = train.lr_schedule
+    if schedule.name == "constant":
+        return {"lr_scheduler_type": "constant_with_warmup" if warmup_steps else "constant"}
+    if schedule.name == "cosine" and schedule.min_lr_ratio:
+        return {
+            "lr_scheduler_type": "cosine_with_min_lr",
+            "lr_scheduler_kwargs": {"min_lr_rate": schedule.min_lr_ratio},
+        }
+    if schedule.name in ("cosine", "linear") and not schedule.min_lr_ratio:
+        return {"lr_scheduler_type": schedule.name}
+    raise ComponentError(
+        f"train.lr_schedule {schedule.name!r} (min_lr_ratio {schedule.min_lr_ratio}) has no "
+        "Trainer equivalent; hf_trainer takes constant, cosine (to min_lr_ratio x lr) or linear "
+        "to 0 (or pass your own scheduler with Trainer(optimizers=...) in the factory)."
+    )
+
+
+def shard_batches(split: str, train: TrainSpec, *, shuffle: bool) -> Any:
+    """This worker's shard as Ray Data torch batches of {"features", "labels"} (HF's names)."""
+    options: dict[str, Any] = {}
+    if shuffle:
+        options = {
+            "local_shuffle_buffer_size": train.batch_size * SHUFFLE_BUFFER_BATCHES,
+            "local_shuffle_seed": train.seed,
+        }
+    return ray.train.get_dataset_shard(split).iter_torch_batches(
+        batch_size=train.batch_size if split == "train" else EVAL_BATCH_SIZE,
+        collate_fn=_hf_batch,
+        **options,
+    )
+
+
+def _hf_batch(batch: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    return {
+        "features": torch.as_tensor(batch["features"]),
+        "labels": torch.as_tensor(batch["label"]),
+    }
+
+
+def call_factory(reference: str, inputs: dict[str, Any]) -> Trainer:
+    """Call the user's factory with the inputs its signature names; it must return a Trainer."""
+    factory = resolve(reference, "train.loop.trainer")
+    parameters = inspect.signature(factory).parameters
+    unknown = [
+        name
+        for name, p in parameters.items()
+        if name not in FACTORY_ARGS
+        and p.default is inspect.Parameter.empty
+        and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    ]
+    if unknown:
+        raise ComponentError(
+            f"train.loop.trainer {reference!r} requires {unknown}; Raylight passes "
+            f"{', '.join(FACTORY_ARGS)}."
+        )
+    trainer = factory(**{name: value for name, value in inputs.items() if name in parameters})
+    if not isinstance(trainer, Trainer):
+        raise ComponentError(
+            f"train.loop.trainer {reference!r} returned a {type(trainer).__name__}, not a "
+            "transformers.Trainer."
+        )
+    return trainer
+
+
+class ReportEpochs(TrainerCallback):
+    """After each save (each epoch, right after its evaluation): report to Ray Train.
+
+    The Trainer gathers evaluation over all ranks, so `val_*` (its `eval_*`, renamed to the
+    names the other loops use) is the whole validation split on every rank.
+    """
+
+    def __init__(self, config: dict[str, Any], epoch_steps: int) -> None:
+        self.config = config
+        self.epoch_steps = epoch_steps
+
+    def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        from safetensors.torch import save_model
+
+        metrics = epoch_metrics(state.log_history, state.global_step // self.epoch_steps)
+        with tempfile.TemporaryDirectory() as directory:
+            checkpoint = None
+            if state.is_world_process_zero:
+                source = get_last_checkpoint(args.output_dir)
+                shutil.copytree(source, Path(directory) / HF_CHECKPOINT)
+                save_model(kwargs["model"], str(Path(directory) / MODEL_FILE))
+                meta = CheckpointMeta(
+                    spec=self.config["spec"],
+                    spec_hash=self.config["spec_hash"],
+                    preprocessing=self.config["preprocessing"],
+                    epoch=int(metrics["epoch"]),
+                    metrics=metrics,
+                    raylight_version=raylight.__version__,
+                    run_id=ray.train.get_context().get_experiment_name(),
+                )
+                write_json_atomic(Path(directory) / META_FILE, asdict(meta))
+                checkpoint = ray.train.Checkpoint.from_directory(directory)
+            ray.train.report(metrics, checkpoint=checkpoint)
+
+
+def epoch_metrics(log_history: list[dict[str, Any]], epoch: int) -> dict[str, float]:
+    """The last evaluation and training log, in Raylight's names (val_*, train_loss, lr)."""
+    metrics: dict[str, float] = {"epoch": float(epoch)}
+    for log in log_history:
+        for name, value in log.items():
+            if not isinstance(value, int | float) or name in ("epoch", "step"):
+                continue
+            if name.startswith("eval_"):
+                if name.endswith(("_runtime", "_per_second")):
+                    continue
+                metrics[f"val_{name.removeprefix('eval_')}"] = float(value)
+            elif name == "loss":
+                metrics["train_loss"] = float(value)
+            elif name == "learning_rate":
+                metrics["lr"] = float(value)
+    return metrics

@@ -1,0 +1,58 @@
+"""A transformers.Trainer factory (pipelines/digits/hf_trainer.py) on 2 workers, and served."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import requests
+from ray import serve
+
+from raylight.serving.deployment import deploy
+from raylight.serving.targets import resolve_target
+from raylight.spec import LoadedSpec
+from raylight.training import TrainingResult
+from raylight.training.checkpoints import load_model, read_meta
+from raylight.training.hf_loop import HF_CHECKPOINT
+from raylight.training.progress import METRICS_FILE
+from tests.integration.conftest import offline_val_accuracy
+
+pytestmark = pytest.mark.ray
+
+
+def test_hf_trainer_reaches_the_accuracy_bar_and_reports_every_epoch(
+    trained_hf: TrainingResult,
+) -> None:
+    assert trained_hf.metric_value >= 0.95
+    history = [
+        json.loads(line) for line in (trained_hf.run_path / METRICS_FILE).read_text().splitlines()
+    ]
+    assert [int(m["epoch"]) for m in history] == list(range(1, 13))
+    # The Trainer's eval_* and loss under the names every loop reports.
+    assert {"train_loss", "val_loss", "val_accuracy", "lr"} <= set(history[-1])
+
+
+def test_hf_checkpoint_resumes_reproduces_its_metric_and_is_served(
+    hf_digits: LoadedSpec, trained_hf: TrainingResult
+) -> None:
+    directory = trained_hf.checkpoint_path
+    trainer_state = json.loads((directory / HF_CHECKPOINT / "trainer_state.json").read_text())
+    assert trainer_state["global_step"] > 0  # the Trainer's own checkpoint, for resume
+    assert (directory / HF_CHECKPOINT / "optimizer.pt").is_file()
+    model, meta = load_model(directory)
+    assert meta.spec_hash == hf_digits.spec_hash
+    # The Trainer gathered evaluation over both ranks: the whole split, offline, agrees.
+    assert offline_val_accuracy(hf_digits, model) == pytest.approx(
+        trained_hf.metric_value, abs=1e-6
+    )
+
+    target = resolve_target(hf_digits.path, hf_digits.overrides)
+    assert target.checkpoint_path == directory
+    served = deploy(target)
+    try:
+        example = read_meta(directory).parsed_preprocessing.example_record
+        response = requests.post(served.predict_url, json=example, timeout=30)
+        assert response.status_code == 200, response.text
+        assert 0 <= int(response.json()["predictions"][0]["label"]) <= 9
+    finally:
+        serve.delete(served.app_name)
