@@ -85,7 +85,7 @@ def test_a_submitted_sweep_trains_its_trials_on_both_worker_nodes(
         f"run.storage_path={tmp_path}",
         "resources.num_workers=0",  # in-process trials: each trains in its own trial actor
         "train.epochs=2",
-        "tune.num_samples=6",
+        "tune.num_samples=4",
         "tune.max_concurrent_trials=4",
         "tune.scheduler={kind: fifo}",
         "run.env={RAYLIGHT_EXAMPLE: sweep}",
@@ -99,7 +99,7 @@ def test_a_submitted_sweep_trains_its_trials_on_both_worker_nodes(
     assert runtime_env["env_vars"] == {"RAYLIGHT_EXAMPLE": "sweep"}
     (sweep,) = tmp_path.glob("digits/tune-*")
     history = pd.read_csv(sweep / "history.csv")
-    assert history["trial_id"].nunique() == 6
+    assert history["trial_id"].nunique() == 4
     nodes = set(history["node_id"])
     assert len(nodes) == 2, nodes  # 4 one-CPU trials at once do not fit one 3-CPU node
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -112,3 +113,25 @@ def offline_val_accuracy(loaded: LoadedSpec, model: torch.nn.Module) -> float:
         outputs = logits_of(model(torch.from_numpy(batch["features"])))
         predicted = outputs.argmax(dim=1).numpy()
     return float(np.mean(predicted == batch["label"]))
+
+
+def serve_spec_and_predict_example(loaded: LoadedSpec, checkpoint: Path) -> dict[str, Any]:
+    """`raylight serve SPEC`'s path: the spec's latest run must be `checkpoint`; one answer."""
+    import requests
+    from ray import serve
+
+    from raylight.serving.deployment import deploy
+    from raylight.serving.targets import resolve_target
+    from raylight.training.checkpoints import read_meta
+
+    target = resolve_target(loaded.path, loaded.overrides)
+    assert target.checkpoint_path == checkpoint
+    served = deploy(target)
+    try:
+        example = read_meta(checkpoint).parsed_preprocessing.example_record
+        response = requests.post(served.predict_url, json=example, timeout=30)
+        assert response.status_code == 200, response.text
+        prediction: dict[str, Any] = response.json()["predictions"][0]
+        return prediction
+    finally:
+        serve.delete(served.app_name)

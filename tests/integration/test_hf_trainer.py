@@ -5,17 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
-import requests
-from ray import serve
 
-from raylight.serving.deployment import deploy
-from raylight.serving.targets import resolve_target
 from raylight.spec import LoadedSpec
 from raylight.training import TrainingResult
-from raylight.training.checkpoints import load_model, read_meta
+from raylight.training.checkpoints import load_model
 from raylight.training.hf_loop import HF_CHECKPOINT
 from raylight.training.progress import METRICS_FILE
-from tests.integration.conftest import offline_val_accuracy
+from tests.integration.conftest import offline_val_accuracy, serve_spec_and_predict_example
 
 pytestmark = pytest.mark.ray
 
@@ -46,13 +42,5 @@ def test_hf_checkpoint_resumes_reproduces_its_metric_and_is_served(
         trained_hf.metric_value, abs=1e-6
     )
 
-    target = resolve_target(hf_digits.path, hf_digits.overrides)
-    assert target.checkpoint_path == directory
-    served = deploy(target)
-    try:
-        example = read_meta(directory).parsed_preprocessing.example_record
-        response = requests.post(served.predict_url, json=example, timeout=30)
-        assert response.status_code == 200, response.text
-        assert 0 <= int(response.json()["predictions"][0]["label"]) <= 9
-    finally:
-        serve.delete(served.app_name)
+    prediction = serve_spec_and_predict_example(hf_digits, directory)
+    assert 0 <= int(prediction["label"]) <= 9

@@ -6,16 +6,12 @@ import csv
 import json
 
 import pytest
-import requests
-from ray import serve
 
-from raylight.serving.deployment import deploy
-from raylight.serving.targets import resolve_target
 from raylight.spec import LoadedSpec
 from raylight.training import TrainingResult
-from raylight.training.checkpoints import load_model, read_meta
+from raylight.training.checkpoints import load_model
 from raylight.training.progress import METRICS_FILE
-from tests.integration.conftest import offline_val_accuracy
+from tests.integration.conftest import offline_val_accuracy, serve_spec_and_predict_example
 
 pytestmark = pytest.mark.ray
 
@@ -54,12 +50,4 @@ def test_lightning_checkpoint_reproduces_its_metric_and_is_served(
         trained_lightning.metric_value, abs=1e-6
     )
 
-    target = resolve_target(lightning_digits.path, lightning_digits.overrides)
-    assert target.checkpoint_path == directory
-    served = deploy(target)
-    try:
-        example = read_meta(directory).parsed_preprocessing.example_record
-        response = requests.post(served.predict_url, json=example, timeout=30)
-        assert response.status_code == 200, response.text
-    finally:
-        serve.delete(served.app_name)
+    serve_spec_and_predict_example(lightning_digits, directory)

@@ -63,6 +63,34 @@ def save_checkpoint(
     write_json_atomic(directory / META_FILE, asdict(meta))
 
 
+def save_servable(
+    directory: Path,
+    model: torch.nn.Module,
+    loop_config: dict[str, Any],
+    metrics: dict[str, float],
+    run_id: str,
+) -> None:
+    """Write what `raylight serve` reads: the weights as safetensors, then the metadata.
+
+    For loops whose own resume checkpoint sits beside it (Lightning, the HF Trainer).
+    """
+    from safetensors.torch import save_model
+
+    import raylight
+
+    save_model(model, str(directory / MODEL_FILE))
+    meta = CheckpointMeta(
+        spec=loop_config["spec"],
+        spec_hash=loop_config["spec_hash"],
+        preprocessing=loop_config["preprocessing"],
+        epoch=int(metrics["epoch"]),
+        metrics=metrics,
+        raylight_version=raylight.__version__,
+        run_id=run_id,
+    )
+    write_json_atomic(directory / META_FILE, asdict(meta))
+
+
 def weights_digest(model: torch.nn.Module) -> str:
     """sha256 over a model's tensors (names, dtypes, shapes, values), independent of file layout."""
     import hashlib

@@ -18,7 +18,6 @@ import inspect
 import math
 import shutil
 import tempfile
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +27,11 @@ import torch
 from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_utils import get_last_checkpoint
 
-import raylight
 from raylight.components import call_model_builder, resolve
 from raylight.errors import ComponentError
 from raylight.preprocessing.transforms import FittedPreprocessing
 from raylight.spec.schema import HfTrainerLoop, Spec, TrainSpec
-from raylight.training.checkpoints import META_FILE, MODEL_FILE, CheckpointMeta, write_json_atomic
+from raylight.training.checkpoints import save_servable
 
 HF_CHECKPOINT = "hf_checkpoint"  # the Trainer's checkpoint directory inside Ray's checkpoint
 OPTIMIZER = {"adamw": "adamw_torch", "sgd": "sgd"}
@@ -210,25 +208,14 @@ class ReportEpochs(TrainerCallback):
         self.epoch_steps = epoch_steps
 
     def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        from safetensors.torch import save_model
-
         metrics = epoch_metrics(state.log_history, state.global_step // self.epoch_steps)
         with tempfile.TemporaryDirectory() as directory:
             checkpoint = None
             if state.is_world_process_zero:
                 source = get_last_checkpoint(args.output_dir)
                 shutil.copytree(source, Path(directory) / HF_CHECKPOINT)
-                save_model(kwargs["model"], str(Path(directory) / MODEL_FILE))
-                meta = CheckpointMeta(
-                    spec=self.config["spec"],
-                    spec_hash=self.config["spec_hash"],
-                    preprocessing=self.config["preprocessing"],
-                    epoch=int(metrics["epoch"]),
-                    metrics=metrics,
-                    raylight_version=raylight.__version__,
-                    run_id=ray.train.get_context().get_experiment_name(),
-                )
-                write_json_atomic(Path(directory) / META_FILE, asdict(meta))
+                run_id = ray.train.get_context().get_experiment_name()
+                save_servable(Path(directory), kwargs["model"], self.config, metrics, run_id)
                 checkpoint = ray.train.Checkpoint.from_directory(directory)
             ray.train.report(metrics, checkpoint=checkpoint)
 

@@ -14,19 +14,17 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterator
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
 import ray.train
 
-import raylight
 from raylight.components import call_model_builder
 from raylight.errors import ComponentError
 from raylight.preprocessing.transforms import FittedPreprocessing
 from raylight.spec.schema import Spec, TrainSpec
-from raylight.training.checkpoints import META_FILE, MODEL_FILE, CheckpointMeta, write_json_atomic
+from raylight.training.checkpoints import save_servable
 
 LIGHTNING_CHECKPOINT = "lightning.ckpt"
 PRECISION = {"32": "32-true", "bf16": "bf16-mixed", "fp16": "16-mixed"}
@@ -120,8 +118,6 @@ class ReportToRayTrain(pl.Callback):
         self.config = config
 
     def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
-        from safetensors.torch import save_model
-
         metrics = {
             name: float(value)
             for name, value in trainer.callback_metrics.items()
@@ -132,17 +128,8 @@ class ReportToRayTrain(pl.Callback):
             trainer.save_checkpoint(Path(directory) / LIGHTNING_CHECKPOINT)  # every rank calls it
             checkpoint = None
             if trainer.global_rank == 0:
-                save_model(pl_module, str(Path(directory) / MODEL_FILE))
-                meta = CheckpointMeta(
-                    spec=self.config["spec"],
-                    spec_hash=self.config["spec_hash"],
-                    preprocessing=self.config["preprocessing"],
-                    epoch=int(metrics["epoch"]),
-                    metrics=metrics,
-                    raylight_version=raylight.__version__,
-                    run_id=ray.train.get_context().get_experiment_name(),
-                )
-                write_json_atomic(Path(directory) / META_FILE, asdict(meta))
+                run_id = ray.train.get_context().get_experiment_name()
+                save_servable(Path(directory), pl_module, self.config, metrics, run_id)
                 checkpoint = ray.train.Checkpoint.from_directory(directory)
             ray.train.report(metrics, checkpoint=checkpoint)
             trainer.strategy.barrier()
