@@ -40,6 +40,8 @@ def test_the_spec_becomes_training_arguments(tmp_path: Path) -> None:
     assert args.bf16 and not args.fp16 and args.max_grad_norm == 1.0
     assert args.lr_scheduler_type == "cosine_with_min_lr" and args.warmup_steps == 23
     assert args.lr_scheduler_kwargs == {"min_lr_rate": 0.1}
+    sgd = train_spec("train.optimizer={name: sgd, lr: 0.05, momentum: 0.9}")
+    assert training_arguments(sgd, 23, str(tmp_path)).optim_args == "momentum=0.9"
 
 
 @pytest.mark.parametrize(

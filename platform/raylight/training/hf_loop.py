@@ -109,6 +109,9 @@ def training_arguments(train: TrainSpec, epoch_steps: int, output_dir: str) -> T
         learning_rate=train.optimizer.lr,
         weight_decay=train.optimizer.weight_decay,
         optim=OPTIMIZER[train.optimizer.name],
+        optim_args=f"momentum={train.optimizer.momentum}"
+        if train.optimizer.name == "sgd"
+        else None,
         **lr_schedule_arguments(train, warmup_steps),
         warmup_steps=warmup_steps,
         gradient_accumulation_steps=train.accumulate_grad_batches,
