@@ -53,7 +53,7 @@ def plain_server(checkpoint: str, port: int) -> None:
 
     predictor = Predictor(checkpoint)
     prep = predictor.preprocessing
-    body_model = request_body("plain", list(prep.feature_columns), prep.example_record, ServeSpec())
+    body_model = request_body("plain", prep, ServeSpec())
     from fastapi import FastAPI
 
     api = FastAPI()

@@ -13,6 +13,8 @@ USER_LOOP_SPEC = ROOT / "pipelines" / "digits" / "ray_train_loop.yaml"
 LIGHTNING_SPEC = ROOT / "pipelines" / "digits" / "lightning.yaml"
 ACCELERATE_SPEC = ROOT / "pipelines" / "digits" / "accelerate.yaml"
 HF_TRAINER_SPEC = ROOT / "pipelines" / "digits" / "hf_trainer.yaml"
+LIGHTNING_DATAMODULE_SPEC = ROOT / "pipelines" / "digits" / "lightning_datamodule.yaml"
+CTR_SPEC = ROOT / "pipelines" / "ctr" / "experiment.yaml"
 
 
 def free_port() -> int:

@@ -9,11 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 import lightning.pytorch as pl
+import pandas as pd
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
 from torch import nn
+from torch.utils.data import DataLoader, Dataset, random_split
 from torchmetrics.classification import MulticlassAccuracy
 
+from pipelines.digits.data import write_digits_parquet
 from pipelines.digits.model import build_mlp
 
 
@@ -40,6 +43,10 @@ class DigitsClassifier(pl.LightningModule):
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         loss = self.loss(self(batch["features"]), batch["label"])
         self.log("train_loss", loss, on_step=False, on_epoch=True, sync_dist=True)
+        # Rows trained on this epoch, summed over steps and ranks: the split's size when each
+        # rank trains on its own part.
+        rows = float(len(batch["label"]))
+        self.log("train_rows", rows, on_step=False, on_epoch=True, reduce_fx="sum", sync_dist=True)
         return loss
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
@@ -69,3 +76,51 @@ class DigitsClassifier(pl.LightningModule):
 def build_classifier(num_features: int, num_outputs: int, **kwargs: Any) -> DigitsClassifier:
     """model.builder: Raylight passes num_features/num_outputs; the rest come from model.kwargs."""
     return DigitsClassifier(num_features, num_outputs, **kwargs)
+
+
+class DigitsDataModule(pl.LightningDataModule):
+    """A DataModule of the kind a Lightning project already has: its own reading and split.
+
+    Used with `train.loop.datamodule` (lightning_datamodule.yaml). It applies the fitted
+    `preprocessing` Raylight hands it, so its batches are exactly what serving computes.
+    """
+
+    def __init__(
+        self, preprocessing: Any, batch_size: int, seed: int, val_fraction: float = 0.2
+    ) -> None:
+        super().__init__()
+        self.preprocessing = preprocessing
+        self.batch_size, self.seed, self.val_fraction = batch_size, seed, val_fraction
+
+    def setup(self, stage: str) -> None:
+        frame = pd.read_parquet(write_digits_parquet())
+        rows = RowDataset(self.preprocessing.model_batch(frame))
+        split = torch.Generator().manual_seed(self.seed)
+        self.train_rows, self.val_rows = random_split(
+            rows, [1 - self.val_fraction, self.val_fraction], generator=split
+        )
+
+    def train_dataloader(self) -> DataLoader[dict[str, torch.Tensor]]:
+        return DataLoader(self.train_rows, batch_size=self.batch_size, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader[dict[str, torch.Tensor]]:
+        return DataLoader(self.val_rows, batch_size=self.batch_size)
+
+
+class RowDataset(Dataset[dict[str, torch.Tensor]]):
+    """{"features", "label"} arrays as a map-style dataset of per-row dicts."""
+
+    def __init__(self, batch: dict[str, Any]) -> None:
+        self.features = torch.from_numpy(batch["features"])
+        self.labels = torch.from_numpy(batch["label"])
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return {"features": self.features[index], "label": self.labels[index]}
+
+
+def build_datamodule(preprocessing: Any, batch_size: int, seed: int) -> DigitsDataModule:
+    """train.loop.datamodule: Raylight passes the fitted preprocessing, batch size and seed."""
+    return DigitsDataModule(preprocessing, batch_size, seed)

@@ -25,7 +25,9 @@ from raylight.spec.schema import (
 )
 
 # Arguments Raylight supplies itself when a model builder's signature asks for them.
-MODEL_INJECTED_ARGS = ("num_features", "num_outputs")
+MODEL_INJECTED_ARGS = ("num_features", "num_outputs", "categorical_cardinalities")
+# ...and those a LightningDataModule builder (train.loop.datamodule) may ask for.
+DATAMODULE_ARGS = ("preprocessing", "batch_size", "seed")
 
 
 class ModelBuilder(Protocol):
@@ -102,14 +104,28 @@ def check_kwargs(
 
 
 def call_model_builder(
-    reference: str, kwargs: Mapping[str, Any], num_features: int, num_outputs: int
+    reference: str, kwargs: Mapping[str, Any], data_inputs: Mapping[str, Any]
 ) -> Any:
-    """Build the user's model, passing num_features/num_outputs when the builder asks for them."""
-    builder = resolve(reference, "model.builder")
-    check_kwargs(builder, kwargs, "model.kwargs", MODEL_INJECTED_ARGS)
+    """Build the user's model, passing the data's shape (MODEL_INJECTED_ARGS) where asked for.
+
+    `data_inputs` is FittedPreprocessing.model_inputs(): num_features, num_outputs and
+    categorical_cardinalities.
+    """
+    return call_builder(reference, kwargs, data_inputs, "model.builder", "model.kwargs")
+
+
+def call_builder(
+    reference: str,
+    kwargs: Mapping[str, Any],
+    supplied: Mapping[str, Any],
+    builder_field: str,
+    kwargs_field: str,
+) -> Any:
+    """Call a spec's builder with its kwargs plus those `supplied` values its signature names."""
+    builder = resolve(reference, builder_field)
+    check_kwargs(builder, kwargs, kwargs_field, tuple(supplied))
     params = inspect.signature(builder).parameters
-    injected = {"num_features": num_features, "num_outputs": num_outputs}
-    extra = {k: v for k, v in injected.items() if k in params and k not in kwargs}
+    extra = {k: v for k, v in supplied.items() if k in params and k not in kwargs}
     return builder(**kwargs, **extra)
 
 
@@ -156,6 +172,15 @@ def check_loop_function(loop: TrainLoop) -> list[Problem]:
                 f"pip install 'raylight[{package}]'",
             )
         ]
+    if isinstance(loop, LightningLoop) and loop.datamodule:
+        try:
+            builder = resolve(loop.datamodule, "train.loop.datamodule")
+            check_kwargs(
+                builder, loop.datamodule_kwargs, "train.loop.datamodule_kwargs", DATAMODULE_ARGS
+            )
+        except ComponentError as error:
+            return [Problem("", error.message)]
+        return []
     if isinstance(loop, HfTrainerLoop):
         try:
             resolve(loop.trainer, "train.loop.trainer")

@@ -33,8 +33,16 @@ def test_missing_required_builder_argument() -> None:
 
 
 def test_model_builder_gets_data_shapes() -> None:
-    model = call_model_builder("pipelines.digits.model:build_mlp", {"hidden": 16}, 64, 10)
+    shapes = {"num_features": 64, "num_outputs": 10, "categorical_cardinalities": []}
+    model = call_model_builder("pipelines.digits.model:build_mlp", {"hidden": 16}, shapes)
     assert model[0].in_features == 64 and model[-1].out_features == 10
+
+
+def test_embedding_model_gets_its_table_sizes() -> None:
+    shapes = {"num_features": 5, "num_outputs": 2, "categorical_cardinalities": [7, 3]}
+    model = call_model_builder("pipelines.ctr.model:build_ctr_model", {"embedding_dim": 4}, shapes)
+    assert [table.num_embeddings for table in model.embeddings] == [7, 3]
+    assert model.mlp[0].in_features == 2 * 4 + 3  # two embeddings + three numeric columns
 
 
 def test_check_builders_collects_every_problem() -> None:
@@ -93,3 +101,21 @@ def test_accelerate_gets_precision_and_accumulation_from_the_environment() -> No
         "ACCELERATE_GRADIENT_ACCUMULATION_STEPS": "2",
     }
     assert loop_environment(load_spec(USER_LOOP_SPEC).spec) == {}
+
+
+def test_a_datamodule_builder_is_checked_before_anything_starts() -> None:
+    from raylight.components import check_loop_function
+    from raylight.spec.schema import LightningLoop
+
+    good = "pipelines.digits.lightning_module:build_datamodule"
+    assert check_loop_function(LightningLoop(kind="lightning", datamodule=good)) == []
+    (typo,) = check_loop_function(
+        LightningLoop(
+            kind="lightning", datamodule="pipelines.digits.lightning_module:build_datamodul"
+        )
+    )
+    assert "train.loop.datamodule" in typo.render() and "build_datamodule" in typo.render()
+    (extra,) = check_loop_function(
+        LightningLoop(kind="lightning", datamodule=good, datamodule_kwargs={"batchsize": 8})
+    )
+    assert "train.loop.datamodule_kwargs.batchsize" in extra.render()

@@ -40,3 +40,18 @@ def test_digits_builder_writes_the_real_data(tmp_path: Path) -> None:
     assert frame.shape == (1797, 65)
     assert sorted(frame["digit"].unique()) == list(range(10))
     assert frame.drop(columns="digit").to_numpy().max() == 16
+
+
+def test_ctr_builder_writes_the_same_skewed_log_every_time(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from pipelines.ctr.data import write_ctr_parquet
+
+    first = pd.read_parquet(write_ctr_parquet(rows=20_000, output_dir=str(tmp_path / "a")))
+    again = pd.read_parquet(write_ctr_parquet(rows=20_000, output_dir=str(tmp_path / "b")))
+    pd.testing.assert_frame_equal(first, again)
+    assert len(first) == 20_000 and first["user_id"].dtype == "int64"
+    assert 0.05 < first["clicked"].mean() < 0.3
+    users = first["user_id"].value_counts()
+    assert users.iloc[0] > 100 and (users == 1).sum() > 1_000  # heavy users and one-off users
+    assert set(first["device"]) == {"mobile", "desktop", "tablet"}

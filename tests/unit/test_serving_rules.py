@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -177,3 +178,39 @@ def test_data_builder_frames_with_unhashable_cells_still_get_a_fingerprint() -> 
     changed = pd.DataFrame({"x": [1.0, 2.0], "tags": [["a"], ["b"]]})
     assert frame_fingerprint(frame).startswith("sha256:")
     assert frame_fingerprint(frame) != frame_fingerprint(changed)
+
+
+def test_request_schema_types_ids_as_in_training_and_accepts_unseen_ones() -> None:
+    from pydantic import TypeAdapter, ValidationError
+
+    from raylight.preprocessing.transforms import CategoricalStep, FittedPreprocessing, ScalingStep
+    from raylight.serving.schemas import request_body
+
+    fitted = FittedPreprocessing(
+        feature_columns=("user", "item", "price"),
+        label_column="clicked",
+        task="classification",
+        label_classes=(0, 1),
+        steps=(
+            CategoricalStep(("user", "item"), ((7, 3), ("b", "a"))),
+            ScalingStep("standardize", ("price",), (0.0,), (1.0,)),
+        ),
+        example_record={"user": 7, "item": "b", "price": 1.0},
+    )
+    body = TypeAdapter(request_body("ctr", fitted, ServeSpec()))
+    for good in (
+        {"user": 7, "item": "a", "price": 2.5},
+        {"user": 123456, "item": "never-seen", "price": 1},  # unseen ids: the unknown index
+        [{"user": None, "item": None, "price": 0.0}],
+    ):
+        body.validate_json(json.dumps(good))
+    for bad in (
+        {"user": "7", "item": "a", "price": 1.0},  # a string for an integer id
+        {"user": 7, "item": 5, "price": 1.0},  # a number for a string id
+        {"user": 7.5, "item": "a", "price": 1.0},
+        {"user": 7, "item": "x" * 5000, "price": 1.0},
+        {"user": 7, "item": "a"},
+        {"user": 7, "item": "a", "price": "1"},
+    ):
+        with pytest.raises(ValidationError):
+            body.validate_json(json.dumps(bad))

@@ -5,7 +5,12 @@ import json
 import numpy as np
 import pytest
 
-from raylight.preprocessing.transforms import FittedPreprocessing, ScalingStep, safe_scale
+from raylight.preprocessing.transforms import (
+    CategoricalStep,
+    FittedPreprocessing,
+    ScalingStep,
+    safe_scale,
+)
 
 
 @pytest.fixture
@@ -49,3 +54,59 @@ def test_state_is_plain_json_and_round_trips(fitted: FittedPreprocessing) -> Non
 def test_constant_columns_are_not_divided_by_zero() -> None:
     assert safe_scale(0.0) == 1.0 and safe_scale(None) == 1.0 and safe_scale(float("nan")) == 1.0
     assert safe_scale(4.0) == 4.0
+
+
+@pytest.fixture
+def with_ids() -> FittedPreprocessing:
+    return FittedPreprocessing(
+        feature_columns=("user", "item", "price"),
+        label_column="clicked",
+        task="classification",
+        label_classes=(0, 1),
+        steps=(
+            CategoricalStep(("user", "item"), ((7, 3, 12), ("b", "a"))),
+            ScalingStep("standardize", ("price",), (10.0,), (5.0,)),
+        ),
+        example_record={"user": 7, "item": "b", "price": 10.0},
+    )
+
+
+def test_ids_become_vocabulary_indices_and_unknown_ids_index_zero(
+    with_ids: FittedPreprocessing,
+) -> None:
+    columns = {
+        "user": np.array([12, 7, 99], dtype=np.int64),  # 99 was never seen in training
+        "item": np.array(["a", None, "zzz"], dtype=object),  # missing and unseen -> unknown
+        "price": np.array([15.0, 10.0, 0.0]),
+    }
+    out = with_ids.features(columns)
+    np.testing.assert_array_equal(out, [[3, 2, 1.0], [1, 0, 0.0], [0, 0, -2.0]])
+    assert with_ids.categorical_cardinalities == (4, 3)
+    assert with_ids.model_inputs() == {
+        "num_features": 3,
+        "num_outputs": 2,
+        "categorical_cardinalities": [4, 3],
+    }
+
+
+def test_ids_encode_the_same_from_records_and_from_a_ray_data_batch(
+    with_ids: FittedPreprocessing,
+) -> None:
+    records = [{"user": 3, "item": "a", "price": 1.0}, {"user": 5, "item": "q", "price": 2.0}]
+    columns = {  # as Ray Data hands a numpy batch: ints as int64, strings as objects
+        "user": np.array([3, 5], dtype=np.int64),
+        "item": np.array(["a", "q"], dtype=object),
+        "price": np.array([1.0, 2.0]),
+    }
+    np.testing.assert_array_equal(
+        with_ids.features_from_records(records), with_ids.features(columns)
+    )
+
+
+def test_vocabularies_are_plain_json_and_round_trip(with_ids: FittedPreprocessing) -> None:
+    text = json.dumps(with_ids.to_dict())
+    loaded = FittedPreprocessing.from_dict(json.loads(text))
+    assert loaded == with_ids
+    assert loaded.features_from_records([{"user": 12, "item": "a", "price": 10.0}]).tolist() == [
+        [3.0, 2.0, 0.0]
+    ]

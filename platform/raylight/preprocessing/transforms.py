@@ -1,7 +1,10 @@
 """Fitted preprocessing as plain data: the same numpy code runs in Ray Data and in every request.
 
-The state is JSON (means, scales, class names), never a pickle, so a checkpoint cannot run code
-when loaded and a reader can see exactly what serving applies.
+The state is JSON (means, scales, vocabularies, class names), never a pickle, so a checkpoint
+cannot run code when loaded and a reader can see exactly what serving applies.
+
+The model input is one float32 matrix: the categorical columns first, each as its vocabulary
+index (0 = unknown; exact in float32 below 2**24), then the numeric columns, scaled.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
@@ -44,6 +48,71 @@ class ScalingStep:
         )
 
 
+UNKNOWN_INDEX = 0
+MAX_VOCABULARY = 2**24 - 1  # indices stay exact integers in the float32 model input
+
+
+@dataclass(frozen=True)
+class CategoricalStep:
+    """value -> 1 + its position in a vocabulary fitted on the training split.
+
+    Index 0 stands for every value the vocabulary lacks: unseen in training, rarer than the
+    step's min_frequency, beyond max_categories, or missing. A model's embedding table
+    therefore has len(vocabulary) + 1 rows and never sees an out-of-range index.
+    """
+
+    columns: tuple[str, ...]
+    vocabularies: tuple[tuple[Any, ...], ...]  # per column, the values in index order 1..K
+    kind: str = "categorical"
+
+    @property
+    def cardinalities(self) -> tuple[int, ...]:
+        return tuple(len(vocabulary) + 1 for vocabulary in self.vocabularies)
+
+    @cached_property
+    def _lookups(self) -> dict[str, Any]:
+        import pandas as pd
+
+        return {
+            name: pd.Index(list(vocabulary))
+            for name, vocabulary in zip(self.columns, self.vocabularies, strict=True)
+        }
+
+    def encode(self, name: str, values: Any) -> np.ndarray:
+        """Raw values of one column -> float64 indices (0 for unknown), vectorized by pandas."""
+        positions = self._lookups[name].get_indexer(_object_array(values))
+        return (positions + 1).astype(np.float64)  # get_indexer: -1 when absent -> 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "columns": list(self.columns),
+            "vocabularies": [list(vocabulary) for vocabulary in self.vocabularies],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CategoricalStep:
+        return cls(
+            columns=tuple(data["columns"]),
+            vocabularies=tuple(tuple(v) for v in data["vocabularies"]),
+        )
+
+
+FittedStep = ScalingStep | CategoricalStep
+
+
+def step_from_dict(data: Mapping[str, Any]) -> FittedStep:
+    if data["kind"] == "categorical":
+        return CategoricalStep.from_dict(data)
+    return ScalingStep.from_dict(data)
+
+
+def _object_array(values: Any) -> np.ndarray:
+    """Values as an object array: ints stay ints, strings stay strings, None stays missing."""
+    array = np.asarray(values)
+    return array if array.dtype.kind in "iuO" else array.astype(object)
+
+
 def safe_scale(value: float | None) -> float:
     """A constant column (std or range 0) is left unscaled instead of becoming inf/NaN."""
     if value is None or not math.isfinite(value) or value == 0:
@@ -59,8 +128,8 @@ class FittedPreprocessing:
     label_column: str
     task: Task
     label_classes: tuple[Any, ...] = ()  # class index i <-> label_classes[i] (classification)
-    steps: tuple[ScalingStep, ...] = ()
-    example_record: dict[str, float] = field(default_factory=dict)
+    steps: tuple[FittedStep, ...] = ()
+    example_record: dict[str, Any] = field(default_factory=dict)
     data_fingerprint: str | None = None  # sha256 of the source the steps were fitted on
 
     @property
@@ -71,18 +140,50 @@ class FittedPreprocessing:
     def num_outputs(self) -> int:
         return len(self.label_classes) if self.task == "classification" else 1
 
+    @property
+    def categorical_columns(self) -> tuple[str, ...]:
+        """The encoded columns, in model input order: they lead `feature_columns`."""
+        return tuple(c for s in self.steps if isinstance(s, CategoricalStep) for c in s.columns)
+
+    @property
+    def categorical_cardinalities(self) -> tuple[int, ...]:
+        """Embedding table sizes (vocabulary + the unknown index), one per categorical column."""
+        steps = [s for s in self.steps if isinstance(s, CategoricalStep)]
+        return tuple(n for step in steps for n in step.cardinalities)
+
+    def model_inputs(self) -> dict[str, Any]:
+        """What a model builder may ask for by name: the shape of what it will be fed."""
+        return {
+            "num_features": self.num_features,
+            "num_outputs": self.num_outputs,
+            "categorical_cardinalities": list(self.categorical_cardinalities),
+        }
+
     def features(self, columns: Columns) -> np.ndarray:
         """Raw feature columns -> float32 matrix [rows, num_features], every step applied."""
+        encoders = {
+            name: step
+            for step in self.steps
+            if isinstance(step, CategoricalStep)
+            for name in step.columns
+        }
         matrix = np.stack(
-            [np.asarray(columns[name], dtype=np.float64) for name in self.feature_columns], axis=1
+            [
+                encoders[name].encode(name, columns[name])
+                if name in encoders
+                else np.asarray(columns[name], dtype=np.float64)
+                for name in self.feature_columns
+            ],
+            axis=1,
         )
         index = {name: i for i, name in enumerate(self.feature_columns)}
         for step in self.steps:
-            for name, offset, scale in zip(step.columns, step.offset, step.scale, strict=True):
-                matrix[:, index[name]] = (matrix[:, index[name]] - offset) / scale
+            if isinstance(step, ScalingStep):
+                for name, offset, scale in zip(step.columns, step.offset, step.scale, strict=True):
+                    matrix[:, index[name]] = (matrix[:, index[name]] - offset) / scale
         return matrix.astype(np.float32)
 
-    def features_from_records(self, records: Sequence[Mapping[str, float]]) -> np.ndarray:
+    def features_from_records(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
         columns = {name: [record[name] for record in records] for name in self.feature_columns}
         return self.features(columns)
 
@@ -92,7 +193,7 @@ class FittedPreprocessing:
         if self.task == "regression":
             return array.astype(np.float32)
         lookup = {label: i for i, label in enumerate(self.label_classes)}
-        return np.array([lookup.get(_plain(v), -1) for v in array], dtype=np.int64)
+        return np.array([lookup.get(plain_scalar(v), -1) for v in array], dtype=np.int64)
 
     def decode(self, class_indices: Sequence[int]) -> list[Any]:
         return [self.label_classes[int(i)] for i in class_indices]
@@ -125,12 +226,12 @@ class FittedPreprocessing:
             label_column=str(data["label_column"]),
             task=data["task"],
             label_classes=tuple(data["label_classes"]),
-            steps=tuple(ScalingStep.from_dict(s) for s in data["steps"]),
+            steps=tuple(step_from_dict(s) for s in data["steps"]),
             example_record=dict(data.get("example_record", {})),
             data_fingerprint=data.get("data_fingerprint"),
         )
 
 
-def _plain(value: Any) -> Any:
+def plain_scalar(value: Any) -> Any:
     """numpy scalars -> Python scalars, so labels compare equal to their JSON round-trip."""
     return value.item() if isinstance(value, np.generic) else value

@@ -95,9 +95,8 @@ def build_application(
     """Bind the deployment for `checkpoint_path` with the spec's replica, batch and HTTP rules."""
     meta = read_meta(checkpoint_path)
     name = meta.parsed_spec.name
-    features = list(meta.parsed_preprocessing.feature_columns)
     example = meta.parsed_preprocessing.example_record
-    body_model = request_body(name, features, example, serve_spec)
+    body_model = request_body(name, meta.parsed_preprocessing, serve_spec)
     api = make_api(
         name,
         max_body_bytes=serve_spec.max_body_bytes,

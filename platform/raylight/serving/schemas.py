@@ -11,7 +11,15 @@ from typing import Annotated, Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, create_model
 
+from raylight.preprocessing.transforms import CategoricalStep, FittedPreprocessing
 from raylight.spec.schema import ServeSpec
+
+MAX_ID_CHARS = 1024  # a categorical id longer than this is a malformed request, not an id
+
+
+def _id_type(vocabulary: tuple[Any, ...]) -> type:
+    """The JSON type of a categorical column's ids: integers when training saw only integers."""
+    return int if vocabulary and all(isinstance(v, int) for v in vocabulary) else str
 
 
 class ClassPrediction(BaseModel):
@@ -66,14 +74,32 @@ class ReplicaStats(BaseModel):
     batched_calls: int = Field(description="Model calls that answered more than one request.")
 
 
-def request_body(name: str, features: list[str], example: dict[str, float], spec: ServeSpec) -> Any:
-    """Record model (feature -> finite number, no extra keys); body is one record or a list."""
+def request_body(name: str, preprocessing: FittedPreprocessing, spec: ServeSpec) -> Any:
+    """Record model (no extra keys); body is one record or a list of them.
+
+    A numeric feature is a finite number; a categorical one is an id of its training type
+    (string or integer), or null: ids the vocabulary lacks are valid and map to the unknown
+    index, as in training.
+    """
     # Bounded by float32, the model's input type: 1e308 is a finite JSON number but inf there.
     bound = float(np.finfo(np.float32).max)
-    fields: dict[str, Any] = {
-        f"f{i}": (float, Field(alias=feature, strict=True, ge=-bound, le=bound))
-        for i, feature in enumerate(features)
+    id_types = {
+        column: _id_type(vocabulary)
+        for step in preprocessing.steps
+        if isinstance(step, CategoricalStep)
+        for column, vocabulary in zip(step.columns, step.vocabularies, strict=True)
     }
+    fields: dict[str, Any] = {
+        f"f{i}": (
+            (id_types[feature] | None, Field(alias=feature, strict=True, max_length=MAX_ID_CHARS))
+            if id_types.get(feature) is str
+            else (id_types[feature] | None, Field(alias=feature, strict=True))
+            if feature in id_types
+            else (float, Field(alias=feature, strict=True, ge=-bound, le=bound))
+        )
+        for i, feature in enumerate(preprocessing.feature_columns)
+    }
+    example = preprocessing.example_record
     record = create_model(
         f"{name.replace('-', '_').replace('.', '_').title()}Record",
         __config__=ConfigDict(

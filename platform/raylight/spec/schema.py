@@ -70,18 +70,39 @@ class ValidationSplit(Section):
 class StandardizeStep(Section):
     kind: Literal["standardize"] = Field(description="(x - mean) / std, fitted on the train split.")
     columns: list[str] | None = Field(
-        default=None, description="Columns to standardize; null means every feature column."
+        default=None, description="Columns to standardize; null means every numeric feature."
     )
 
 
 class MinMaxStep(Section):
     kind: Literal["min_max"] = Field(description="(x - min) / (max - min), fitted on train split.")
     columns: list[str] | None = Field(
-        default=None, description="Columns to scale; null means every feature column."
+        default=None, description="Columns to scale; null means every numeric feature."
     )
 
 
-PreprocessingStep = Annotated[StandardizeStep | MinMaxStep, Field(discriminator="kind")]
+class CategoricalEncodeStep(Section):
+    kind: Literal["categorical"] = Field(
+        description="Integer or string id columns -> vocabulary indices fitted on the train "
+        "split, by frequency; index 0 is every unknown value (unseen in training, rare, or "
+        "missing), so serving never fails on a new id. The model gets the indices first in "
+        "`features` and the table sizes as `categorical_cardinalities`."
+    )
+    columns: list[str] = Field(min_length=1, description="The id columns to encode.")
+    max_categories: int = Field(
+        default=100_000,
+        ge=1,
+        le=2**24 - 1,
+        description="Most frequent values kept per column; the rest map to the unknown index.",
+    )
+    min_frequency: int = Field(
+        default=1, ge=1, description="Values seen fewer times in training map to unknown."
+    )
+
+
+PreprocessingStep = Annotated[
+    StandardizeStep | MinMaxStep | CategoricalEncodeStep, Field(discriminator="kind")
+]
 
 
 class DataSpec(Section):
@@ -90,8 +111,8 @@ class DataSpec(Section):
     features: list[str] | None = Field(
         default=None,
         min_length=1,
-        description="Numeric feature columns, in model input order; null means every column "
-        "except the label.",
+        description="Feature columns: numeric, or integer/string ids that a `categorical` "
+        "step encodes; null means every column except the label.",
     )
     validation: ValidationSplit = Field(
         default_factory=ValidationSplit, description="Hold-out split."
@@ -109,6 +130,25 @@ class DataSpec(Section):
                 f"data.label {self.label!r} is also listed in data.features; remove it from "
                 "data.features."
             )
+        encoded = [
+            name
+            for step in self.preprocessing
+            if isinstance(step, CategoricalEncodeStep)
+            for name in step.columns
+        ]
+        if self.label in encoded:
+            raise ValueError(
+                f"data.preprocessing: the label {self.label!r} cannot be a categorical feature; "
+                "class labels are encoded already."
+            )
+        if len(set(encoded)) < len(encoded):
+            raise ValueError("data.preprocessing: a column is in more than one categorical step.")
+        outside = [n for n in encoded if self.features is not None and n not in self.features]
+        if outside:
+            raise ValueError(
+                f"data.preprocessing: categorical columns {outside} are not in data.features; "
+                "add them there."
+            )
         return self
 
 
@@ -117,7 +157,8 @@ class ModelSpec(Section):
     builder: str = Field(
         pattern=BUILDER_PATTERN,
         description="`module:function` returning a torch.nn.Module. If its signature has "
-        "`num_features` / `num_outputs`, Raylight passes them from the data.",
+        "`num_features` / `num_outputs` / `categorical_cardinalities`, Raylight passes them "
+        "from the data.",
     )
     kwargs: dict[str, Any] = Field(
         default_factory=dict, description="Keyword arguments passed to the builder."
@@ -212,6 +253,18 @@ class LightningLoop(Section):
         description="model.builder returns a LightningModule; Lightning trains it on every worker "
         "through Ray's DDP strategy, with train.epochs, precision, accumulate_grad_batches and "
         "gradient_clip_norm passed to the Trainer. Needs `pip install 'raylight[lightning]'`."
+    )
+    datamodule: str | None = Field(
+        default=None,
+        pattern=BUILDER_PATTERN,
+        description="`module:function` returning a LightningDataModule that feeds the Trainer "
+        "instead of the spec's Ray Data shards (Lightning shards its loaders over the workers). "
+        "Called with datamodule_kwargs plus whichever of `preprocessing`, `batch_size`, `seed` "
+        "it names; its batches must be the model inputs serving computes, so apply the given "
+        "`preprocessing` (FittedPreprocessing.model_batch) to the rows. null: the Ray Data shards.",
+    )
+    datamodule_kwargs: dict[str, Any] = Field(
+        default_factory=dict, description="Keyword arguments passed to the datamodule builder."
     )
 
 

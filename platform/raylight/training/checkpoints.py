@@ -137,12 +137,7 @@ def load_model(directory: Path, device: str = "cpu") -> tuple[torch.nn.Module, C
     meta = read_meta(directory)
     spec = meta.parsed_spec
     preprocessing = meta.parsed_preprocessing
-    model = call_model_builder(
-        spec.model.builder,
-        spec.model.kwargs,
-        num_features=preprocessing.num_features,
-        num_outputs=preprocessing.num_outputs,
-    )
+    model = call_model_builder(spec.model.builder, spec.model.kwargs, preprocessing.model_inputs())
     load_weights(model, str(Path(directory) / MODEL_FILE), device=device)
     model.eval()
     return model, meta

@@ -50,12 +50,7 @@ def train_fn_hf(config: dict[str, Any]) -> None:
     preprocessing = FittedPreprocessing.from_dict(config["preprocessing"])
     world_size = ray.train.get_context().get_world_size()
     epoch_steps = steps_per_epoch(config["train_rows"], world_size, spec.train)
-    model = call_model_builder(
-        spec.model.builder,
-        spec.model.kwargs,
-        num_features=preprocessing.num_features,
-        num_outputs=preprocessing.num_outputs,
-    )
+    model = call_model_builder(spec.model.builder, spec.model.kwargs, preprocessing.model_inputs())
     output_dir = tempfile.mkdtemp(prefix="raylight-hf-")
     factory_inputs = {
         "model": model,
@@ -64,8 +59,7 @@ def train_fn_hf(config: dict[str, Any]) -> None:
         "eval_dataset": shard_batches("val", spec.train, shuffle=False),
         "config": {
             **loop.config,
-            "num_features": preprocessing.num_features,
-            "num_outputs": preprocessing.num_outputs,
+            **preprocessing.model_inputs(),
         },
     }
     trainer = call_factory(loop.trainer, factory_inputs)

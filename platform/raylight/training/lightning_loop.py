@@ -20,10 +20,10 @@ from typing import Any
 import lightning.pytorch as pl
 import ray.train
 
-from raylight.components import call_model_builder
+from raylight.components import call_builder, call_model_builder
 from raylight.errors import ComponentError
 from raylight.preprocessing.transforms import FittedPreprocessing
-from raylight.spec.schema import Spec, TrainSpec
+from raylight.spec.schema import LightningLoop, Spec, TrainSpec
 from raylight.training.checkpoints import save_servable
 
 LIGHTNING_CHECKPOINT = "lightning.ckpt"
@@ -40,12 +40,7 @@ def train_fn_lightning(config: dict[str, Any]) -> None:
     train = spec.train
     preprocessing = FittedPreprocessing.from_dict(config["preprocessing"])
     pl.seed_everything(train.seed, workers=True, verbose=False)
-    module = call_model_builder(
-        spec.model.builder,
-        spec.model.kwargs,
-        num_features=preprocessing.num_features,
-        num_outputs=preprocessing.num_outputs,
-    )
+    module = call_model_builder(spec.model.builder, spec.model.kwargs, preprocessing.model_inputs())
     if not isinstance(module, pl.LightningModule):
         raise ComponentError(
             f"model.builder {spec.model.builder!r} returned a {type(module).__name__}; "
@@ -70,22 +65,47 @@ def train_fn_lightning(config: dict[str, Any]) -> None:
         log_every_n_steps=10,
     )
     trainer = prepare_trainer(trainer)
-    batches = {
-        split: ShardBatches(ray.train.get_dataset_shard(split), train, shuffle=split == "train")
-        for split in ("train", "val")
-    }
+    data = fit_data(spec, preprocessing)
     checkpoint = ray.train.get_checkpoint()  # after a worker restart or a resumed run
     if checkpoint is None:
-        trainer.fit(module, batches["train"], batches["val"])
+        trainer.fit(module, **data)
         return
     with checkpoint.as_directory() as directory:
         trainer.fit(
             module,
-            batches["train"],
-            batches["val"],
+            **data,
             ckpt_path=str(Path(directory) / LIGHTNING_CHECKPOINT),
             weights_only=True,  # never unpickle arbitrary objects, even from our own storage
         )
+
+
+def fit_data(spec: Spec, preprocessing: FittedPreprocessing) -> dict[str, Any]:
+    """trainer.fit's data: the user's LightningDataModule, or this worker's Ray Data shards.
+
+    A DataModule's loaders get a DistributedSampler from Ray's DDP strategy (Lightning's
+    use_distributed_sampler), so each worker trains on its own part, as with the shards.
+    """
+    train, loop = spec.train, spec.train.loop
+    assert isinstance(loop, LightningLoop)
+    if loop.datamodule is None:
+        return {
+            "train_dataloaders": ShardBatches(ray.train.get_dataset_shard("train"), train, True),
+            "val_dataloaders": ShardBatches(ray.train.get_dataset_shard("val"), train, False),
+        }
+    supplied = {"preprocessing": preprocessing, "batch_size": train.batch_size, "seed": train.seed}
+    datamodule = call_builder(
+        loop.datamodule,
+        loop.datamodule_kwargs,
+        supplied,
+        "train.loop.datamodule",
+        "train.loop.datamodule_kwargs",
+    )
+    if not isinstance(datamodule, pl.LightningDataModule):
+        raise ComponentError(
+            f"train.loop.datamodule {loop.datamodule!r} returned a {type(datamodule).__name__}, "
+            "not a lightning.pytorch.LightningDataModule."
+        )
+    return {"datamodule": datamodule}
 
 
 class ShardBatches:

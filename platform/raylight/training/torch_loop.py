@@ -58,12 +58,7 @@ def run_loop(config: dict[str, Any], session: LoopSession) -> None:
     device = session.device
     torch.manual_seed(train.seed)
 
-    model = call_model_builder(
-        spec.model.builder,
-        spec.model.kwargs,
-        num_features=preprocessing.num_features,
-        num_outputs=preprocessing.num_outputs,
-    )
+    model = call_model_builder(spec.model.builder, spec.model.kwargs, preprocessing.model_inputs())
     resumed, started_from = _load_checkpoint(session.checkpoint(), model, session.rank)
     model = session.prepare_model(model)  # device + DDP; the optimizer comes after
     if train.compile:

@@ -42,8 +42,7 @@ def user_loop_config(spec: Spec, prepared: PreparedData) -> dict[str, Any]:
         "lr": train.optimizer.lr,
         "weight_decay": train.optimizer.weight_decay,
         "seed": train.seed,
-        "num_features": prepared.preprocessing.num_features,
-        "num_outputs": prepared.preprocessing.num_outputs,
+        **prepared.preprocessing.model_inputs(),
         "model_kwargs": dict(spec.model.kwargs),
         **loop.config,
     }
