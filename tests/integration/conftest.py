@@ -63,6 +63,26 @@ def trained_digits(digits: LoadedSpec) -> TrainingResult:
 
 
 @pytest.fixture(scope="session")
+def fsdp_digits(
+    ray_cluster: ClusterInfo, tmp_path_factory: pytest.TempPathFactory, serve_port: int
+) -> LoadedSpec:
+    storage = tmp_path_factory.mktemp("fsdp-runs")  # its own: `serve SPEC` finds this run
+    return load_spec(
+        DIGITS_SPEC, [*FSDP_OVERRIDES, f"run.storage_path={storage}", f"serve.port={serve_port}"]
+    )
+
+
+# The managed loop with its parameters sharded over the 2 workers, fewer epochs to save time.
+FSDP_OVERRIDES = ("train.strategy=fsdp", "train.epochs=8")
+
+
+@pytest.fixture(scope="session")
+def trained_fsdp(fsdp_digits: LoadedSpec) -> TrainingResult:
+    """One uninterrupted 2-worker FSDP run of the digits MLP."""
+    return run_training(fsdp_digits)
+
+
+@pytest.fixture(scope="session")
 def user_loop_digits(ray_cluster: ClusterInfo, digits_storage: Path, serve_port: int) -> LoadedSpec:
     return load_spec(
         USER_LOOP_SPEC, [f"run.storage_path={digits_storage}", f"serve.port={serve_port}"]

@@ -16,7 +16,7 @@ from raylight.training.checkpoints import load_model, load_training_state
 from raylight.training.progress import METRICS_FILE
 from raylight.training.records import read_record
 from tests.conftest import DIGITS_SPEC
-from tests.integration.conftest import offline_val_accuracy
+from tests.integration.conftest import offline_val_accuracy, serve_spec_and_predict_example
 
 pytestmark = pytest.mark.ray
 
@@ -91,3 +91,30 @@ def test_storage_preflight_refuses_an_unwritable_path_before_training(
         ClusterError, match=r"run\.storage_path /proc/raylight-runs is not writable"
     ):
         run_training(loaded)
+
+
+def test_fsdp_shards_the_parameters_and_checkpoints_the_whole_model(
+    fsdp_digits: LoadedSpec, trained_fsdp: TrainingResult
+) -> None:
+    history = [
+        json.loads(line) for line in (trained_fsdp.run_path / METRICS_FILE).read_text().splitlines()
+    ]
+    # fully_shard on CPU workers over gloo: rank 0 held half of the MLP's parameters.
+    assert {m["param_shard_fraction"] for m in history} == {0.5}
+    assert trained_fsdp.metric_value >= 0.95
+    directory = trained_fsdp.checkpoint_path
+    state = load_training_state(directory)
+    assert state["optimizer_format"] == "fsdp_full"  # by parameter name: resumable anywhere
+    assert set(state["optimizer"]["state"]) == {
+        "0.weight",
+        "0.bias",
+        "3.weight",
+        "3.bias",
+        "6.weight",
+        "6.bias",
+    }
+    model, _ = load_model(directory)  # the gathered, unsharded weights: a plain module
+    assert offline_val_accuracy(fsdp_digits, model) == pytest.approx(
+        trained_fsdp.metric_value, abs=1e-6
+    )
+    serve_spec_and_predict_example(fsdp_digits, directory)

@@ -241,3 +241,16 @@ def test_categorical_step_problems_name_the_field(tmp_path: Path, step: str, exp
     )
     (message,) = problems(write(tmp_path, text))
     assert "data.preprocessing" in message and expected in message
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        (["train.strategy=fsdp", "resources.num_workers=0"], "set resources.num_workers >= 1"),
+        (["train.strategy=fsdp", "train.loop={kind: lightning}"], "Lightning's FSDPStrategy"),
+        (["train.strategy=zero3"], "train.strategy"),
+    ],
+)
+def test_fsdp_is_the_managed_loops_and_needs_workers(overrides: list[str], expected: str) -> None:
+    assert any(expected in message for message in problems(DIGITS_SPEC, overrides))
+    assert load_spec(DIGITS_SPEC, ["train.strategy=fsdp"]).spec.train.strategy == "fsdp"

@@ -332,6 +332,14 @@ class TrainSpec(Section):
     compile: bool = Field(
         default=False, description="torch.compile the model (slow first epoch; GPUs mainly)."
     )
+    strategy: Literal["ddp", "fsdp"] = Field(
+        default="ddp",
+        description="How the managed loop spreads the model over workers. ddp: a full copy on "
+        "each, gradients all-reduced. fsdp: torch's fully_shard (FSDP2) on each top-level "
+        "submodule and the model, so parameters, gradients and optimizer state are sharded "
+        "across workers (CPU workers over gloo, GPUs over NCCL). Other loop kinds choose their "
+        "own (Lightning's FSDPStrategy, Accelerate's config, TrainingArguments.fsdp).",
+    )
     loss: Literal["cross_entropy", "mse"] = Field(
         default="cross_entropy",
         description="cross_entropy: classification (labels become class indices); "
@@ -811,6 +819,23 @@ class Spec(Section):
             raise ValueError(
                 "train.precision 'fp16' needs GPUs (resources.gpus_per_worker > 0); on CPUs "
                 "use 'bf16' or '32'."
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _strategy_fits_loop(self) -> Spec:
+        if self.train.strategy == "ddp":
+            return self
+        if self.train.loop.kind != "managed":
+            raise ValueError(
+                f"train.strategy 'fsdp' is the managed loop's; train.loop.kind "
+                f"{self.train.loop.kind!r} shards in its own code (Lightning's FSDPStrategy, "
+                "Accelerate's FSDP config, TrainingArguments.fsdp)."
+            )
+        if self.resources.num_workers == 0:
+            raise ValueError(
+                "train.strategy 'fsdp' shards over Ray Train workers: set "
+                "resources.num_workers >= 1 (0 runs a trial in-process, unsharded)."
             )
         return self
 

@@ -50,15 +50,21 @@ class CheckpointMeta:
 
 def save_checkpoint(
     directory: Path,
-    model: torch.nn.Module,
+    model: torch.nn.Module | dict[str, torch.Tensor],
     training_state: dict[str, Any],
     meta: CheckpointMeta,
 ) -> None:
-    """Write a complete checkpoint into `directory` (metadata last, atomically)."""
-    import torch
-    from safetensors.torch import save_model
+    """Write a complete checkpoint into `directory` (metadata last, atomically).
 
-    save_model(model, str(directory / MODEL_FILE))
+    `model` may be a full state dict instead (FSDP gathers one; the sharded module has none).
+    """
+    import torch
+    from safetensors.torch import save_file, save_model
+
+    if isinstance(model, dict):
+        save_file({k: v.contiguous() for k, v in model.items()}, str(directory / MODEL_FILE))
+    else:
+        save_model(model, str(directory / MODEL_FILE))
     torch.save(training_state, directory / TRAINING_STATE_FILE)
     write_json_atomic(directory / META_FILE, asdict(meta))
 

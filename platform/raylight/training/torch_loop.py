@@ -35,6 +35,13 @@ from raylight.training.optimization import (
     build_optimizer,
     steps_per_epoch,
 )
+from raylight.training.sharding import (
+    SHARDED_OPTIMIZER_FORMAT,
+    full_state,
+    load_full_optimizer_state,
+    local_parameter_fraction,
+    shard_model,
+)
 
 SHUFFLE_BUFFER_BATCHES = 16
 
@@ -60,14 +67,16 @@ def run_loop(config: dict[str, Any], session: LoopSession) -> None:
 
     model = call_model_builder(spec.model.builder, spec.model.kwargs, preprocessing.model_inputs())
     resumed, started_from = _load_checkpoint(session.checkpoint(), model, session.rank)
-    model = session.prepare_model(model)  # device + DDP; the optimizer comes after
+    # device + DDP or FSDP; the optimizer comes after, on the parameters as trained
+    model = shard_model(model) if train.strategy == "fsdp" else session.prepare_model(model)
+    shard_fraction = local_parameter_fraction(model) if train.strategy == "fsdp" else None
     if train.compile:
         model = torch.compile(model)
     steps = steps_per_epoch(
         config["train_rows"], session.world_size, train.batch_size, train.accumulate_grad_batches
     )
     parts = _build_parts(train, model, device, steps)
-    start_epoch = _resume(parts, resumed, train)
+    start_epoch = _resume(parts, resumed, train, model)
     loss_fn = nn.CrossEntropyLoss() if train.loss == "cross_entropy" else nn.MSELoss()
     is_classification = preprocessing.task == "classification"
     train_shard = session.dataset("train")
@@ -95,6 +104,8 @@ def run_loop(config: dict[str, Any], session: LoopSession) -> None:
             epoch + 1, _all_reduce(train_sums), _all_reduce(val_sums), is_classification
         )
         metrics["lr"] = float(parts.optimizer.param_groups[0]["lr"])  # in effect, not asked for
+        if shard_fraction is not None:  # rank 0's share of the parameters: ~1/world_size
+            metrics["param_shard_fraction"] = shard_fraction
         stop = parts.early_stopping.update(metrics[train.metric]) if parts.early_stopping else False
         if stop:
             metrics["stopped_early"] = 1.0
@@ -206,14 +217,23 @@ def _report(
     config: dict[str, Any],
     started_from: dict[str, Any] | None,
 ) -> None:
-    """Every rank reports (it is a barrier); only rank 0 contributes a checkpoint."""
+    """Every rank reports (it is a barrier); only rank 0 contributes a checkpoint.
+
+    Under FSDP every rank first takes part in gathering the full weights and optimizer state.
+    """
+    weights: nn.Module | dict[str, torch.Tensor] = model
+    optimizer_state, optimizer_format = parts.optimizer.state_dict(), None
+    if config["spec"]["train"].get("strategy") == "fsdp":
+        weights, optimizer_state = full_state(model, parts.optimizer)
+        optimizer_format = SHARDED_OPTIMIZER_FORMAT
     with tempfile.TemporaryDirectory() as directory:
         checkpoint = None
         if session.rank == 0:
             state = {
                 "epoch": int(metrics["epoch"]),
                 "optimizer_name": config["spec"]["train"]["optimizer"]["name"],
-                "optimizer": parts.optimizer.state_dict(),
+                "optimizer": optimizer_state,
+                "optimizer_format": optimizer_format,
                 "lr_scheduler": parts.scheduler.state_dict(),
                 "grad_scaler": parts.scaler.state_dict(),
                 "early_stopping": (
@@ -231,7 +251,7 @@ def _report(
                 run_id=session.run_id,
                 started_from=started_from,
             )
-            save_checkpoint(Path(directory), model, state, meta)
+            save_checkpoint(Path(directory), weights, state, meta)
             checkpoint = ray.train.Checkpoint.from_directory(directory)
         session.report(metrics, checkpoint)
 
@@ -263,19 +283,26 @@ def _load_checkpoint(
         return state, lineage
 
 
-def _resume(parts: _Parts, state: dict[str, Any] | None, train: TrainSpec) -> int:
+def _resume(parts: _Parts, state: dict[str, Any] | None, train: TrainSpec, model: nn.Module) -> int:
     """Restore what the checkpoint holds; return the epoch to start at (0 for a fresh run).
 
     The checkpoint may come from another configuration (a PBT donor): its optimizer state is
     loaded only for the same optimizer, and the spec's own values (lr, weight decay, momentum)
     are put back, since load_state_dict restores the donor's. load_state_dict also moves the
     state onto the parameters' device, which is why the optimizer is built after prepare_model.
+    An FSDP checkpoint's optimizer state is by parameter name and is sharded on load; between
+    ddp and fsdp the optimizer starts fresh (the weights and schedule still carry over).
     """
     if state is None:
         return 0
     spec = train.optimizer
-    if state.get("optimizer_name", spec.name) == spec.name:
-        parts.optimizer.load_state_dict(state["optimizer"])
+    sharded = train.strategy == "fsdp"
+    same_format = (state.get("optimizer_format") == SHARDED_OPTIMIZER_FORMAT) == sharded
+    if state.get("optimizer_name", spec.name) == spec.name and same_format:
+        if sharded:
+            load_full_optimizer_state(model, parts.optimizer, state["optimizer"])
+        else:
+            parts.optimizer.load_state_dict(state["optimizer"])
     if state.get("lr_scheduler"):
         parts.scheduler.load_state_dict(state["lr_scheduler"])
     parts.scheduler.base_lrs = [spec.lr for _ in parts.optimizer.param_groups]
