@@ -82,7 +82,9 @@ class DigitsDataModule(pl.LightningDataModule):
     """A DataModule of the kind a Lightning project already has: its own reading and split.
 
     Used with `train.loop.datamodule` (lightning_datamodule.yaml). It applies the fitted
-    `preprocessing` Raylight hands it, so its batches are exactly what serving computes.
+    `preprocessing` Raylight hands it, so its batches are exactly what serving computes. Its
+    split is its own: the scaling was fitted on the spec's training split, so a few of its
+    validation rows took part in that fit (means and deviations only, never labels).
     """
 
     def __init__(

@@ -120,3 +120,31 @@ def test_served_predictions_equal_offline_ones_and_unseen_ids_are_answered(
         assert properties["price"]["type"] == "number"
     finally:
         serve.delete(served.app_name)
+
+
+def test_ray_data_batches_and_request_records_encode_ids_identically(
+    trained_ctr: TrainingResult, log: pd.DataFrame
+) -> None:
+    """Training's path (Arrow -> numpy batch in map_batches) vs serving's (JSON records)."""
+    import numpy as np
+    import ray.data
+
+    preprocessing = read_meta(trained_ctr.checkpoint_path).parsed_preprocessing
+    rows = log.sample(200, random_state=2).reset_index(drop=True)
+    rows["user_id"] = rows["user_id"].astype("Int64")
+    rows.loc[:19, "user_id"] = pd.NA  # missing ids, as Arrow nulls
+    rows.loc[10:29, "item_id"] = None
+    rows.loc[30:39, "item_id"] = "item_never_listed"
+    batch = (
+        ray.data.from_pandas(rows)
+        .map_batches(preprocessing.model_batch, batch_format="numpy")
+        .take_batch(len(rows))
+    )
+    records = [
+        {k: None if pd.isna(v) else (v.item() if hasattr(v, "item") else v) for k, v in r.items()}
+        for r in rows[list(preprocessing.feature_columns)].to_dict("records")
+    ]
+    served = preprocessing.features_from_records(records)
+    np.testing.assert_array_equal(batch["features"], served)
+    assert (served[:20, 0] == 0).all() and (served[10:40, 1] == 0).all()  # the unknown index
+    assert (served[40:, 1] > 0).mean() > 0.9  # listed items keep their own index

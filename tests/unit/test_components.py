@@ -119,3 +119,45 @@ def test_a_datamodule_builder_is_checked_before_anything_starts() -> None:
         LightningLoop(kind="lightning", datamodule=good, datamodule_kwargs={"batchsize": 8})
     )
     assert "train.loop.datamodule_kwargs.batchsize" in extra.render()
+
+
+def test_fsdp_units_are_the_children_with_parameters_and_container_members() -> None:
+    from raylight.training.sharding import shard_units
+
+    mlp = call_model_builder(
+        "pipelines.digits.model:build_mlp",
+        {"hidden": 8},
+        {"num_features": 4, "num_outputs": 2, "categorical_cardinalities": []},
+    )
+    assert shard_units(mlp) == [mlp[0], mlp[3], mlp[6]]  # the Linear layers, not ReLU/Dropout
+    ctr = call_model_builder(
+        "pipelines.ctr.model:build_ctr_model",
+        {},
+        {"num_features": 5, "num_outputs": 2, "categorical_cardinalities": [7, 3]},
+    )
+    # A ModuleList has no forward, which fully_shard refuses: its tables are the units.
+    assert shard_units(ctr) == [*ctr.embeddings, ctr.mlp]
+
+
+def datamodule_with_an_object_hparam(preprocessing: object) -> object:
+    import lightning.pytorch as pl
+
+    class Module(pl.LightningDataModule):
+        def __init__(self, preprocessing: object, batch_size: int = 8) -> None:
+            super().__init__()
+            self.save_hyperparameters()
+
+    return Module(preprocessing)
+
+
+def test_a_datamodule_with_objects_in_its_hparams_is_refused_before_training() -> None:
+    from raylight.preprocessing.transforms import FittedPreprocessing
+    from raylight.spec import load_spec
+    from raylight.training.lightning_loop import fit_data
+    from tests.conftest import LIGHTNING_DATAMODULE_SPEC
+
+    builder = "tests.unit.test_components:datamodule_with_an_object_hparam"
+    spec = load_spec(LIGHTNING_DATAMODULE_SPEC, [f"train.loop.datamodule={builder}"]).spec
+    fitted = FittedPreprocessing(("a",), "y", "classification", (0, 1))
+    with pytest.raises(ComponentError, match=r"hparams \['preprocessing'\] are objects"):
+        fit_data(spec, fitted)

@@ -64,7 +64,7 @@ def with_ids() -> FittedPreprocessing:
         task="classification",
         label_classes=(0, 1),
         steps=(
-            CategoricalStep(("user", "item"), ((7, 3, 12), ("b", "a"))),
+            CategoricalStep(("user", "item"), ((7, 3, 12), ("b", "a")), ("int", "str")),
             ScalingStep("standardize", ("price",), (10.0,), (5.0,)),
         ),
         example_record={"user": 7, "item": "b", "price": 10.0},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,6 +13,7 @@ from raylight.preprocessing.transforms import (
     CategoricalStep,
     FittedPreprocessing,
     FittedStep,
+    IdType,
     ScalingStep,
     Task,
     plain_scalar,
@@ -57,16 +59,17 @@ def prepare_datasets(data: DataSpec, task: Task, base_dir: Path) -> PreparedData
         )
     categorical = _categorical_columns(data)
     numeric = [name for name in features if name not in categorical]
+    id_types = _id_types(raw, categorical)
     example = val_raw.take(1)[0]
     fitted = FittedPreprocessing(
         feature_columns=(*categorical, *numeric),  # the model input order: ids first
         label_column=data.label,
         task=task,
         label_classes=_label_classes(train_raw, data.label) if task == "classification" else (),
-        steps=tuple(_fit_step(step, numeric, train_raw) for step in data.preprocessing),
+        steps=tuple(_fit_step(s, numeric, train_raw, id_types) for s in data.preprocessing),
         example_record={
-            name: plain_scalar(example[name]) if name in categorical else float(example[name])
-            for name in (*categorical, *numeric)
+            **{name: _as_id(example[name], id_types[name]) for name in categorical},
+            **{name: float(example[name]) for name in numeric},
         },
         data_fingerprint=source.fingerprint,
     )
@@ -91,9 +94,15 @@ def _feature_columns(data: DataSpec, task: Task, raw: ray.data.Dataset) -> list[
         )
     features = data.features or [name for name in types if name != data.label]
     categorical = _categorical_columns(data)
-    missing = [name for name in (*features, *categorical) if name not in types]
+    missing = [name for name in features if name not in types]
     if missing:
         raise DataError(f"data.features: {_list(missing)} not in the data ({_list(types)}).")
+    missing = [name for name in categorical if name not in types]
+    if missing:
+        raise DataError(
+            f"data.preprocessing: categorical columns {_list(missing)} not in the data "
+            f"({_list(types)})."
+        )
     not_features = [name for name in categorical if name not in features]
     if not_features:
         raise DataError(
@@ -123,14 +132,22 @@ def _categorical_columns(data: DataSpec) -> list[str]:
     return [name for step in steps for name in step.columns]
 
 
-def _fit_step(step: PreprocessingStep, numeric: list[str], train: ray.data.Dataset) -> FittedStep:
+def _fit_step(
+    step: PreprocessingStep,
+    numeric: list[str],
+    train: ray.data.Dataset,
+    id_types: dict[str, IdType],
+) -> FittedStep:
     """One pass of Ray Data aggregations over the training split per step (per column for ids)."""
     from ray.data.aggregate import Max, Mean, Min, Std
 
     if isinstance(step, CategoricalEncodeStep):
         return CategoricalStep(
             columns=tuple(step.columns),
-            vocabularies=tuple(_vocabulary(train, name, step) for name in step.columns),
+            vocabularies=tuple(
+                _vocabulary(train, name, step, id_types[name]) for name in step.columns
+            ),
+            id_types=tuple(id_types[name] for name in step.columns),
         )
     columns = step.columns or numeric
     unknown = [c for c in columns if c not in numeric]
@@ -156,16 +173,44 @@ def _fit_step(step: PreprocessingStep, numeric: list[str], train: ray.data.Datas
     )
 
 
-def _vocabulary(train: ray.data.Dataset, name: str, step: CategoricalEncodeStep) -> tuple[Any, ...]:
+def _vocabulary(
+    train: ray.data.Dataset, name: str, step: CategoricalEncodeStep, id_type: IdType
+) -> tuple[Any, ...]:
     """The training split's values of one column, most frequent first (ties by value).
 
-    Counted by a Ray Data groupby; only (value, count) pairs reach the driver. Missing values
-    are left out: they map to the unknown index like any unseen value.
+    Counted, filtered by min_frequency, ranked and cut to max_categories in Ray Data: only the
+    kept (value, count) pairs reach the driver, however many distinct ids the column has.
+    Missing values are left out: they map to the unknown index like any unseen value.
     """
-    counts = train.groupby(name).count().to_pandas()
-    counts = counts[counts[name].notna() & (counts["count()"] >= step.min_frequency)]
-    counts = counts.sort_values(["count()", name], ascending=[False, True], kind="stable")
-    return tuple(plain_scalar(v) for v in counts[name].head(step.max_categories))
+    counts = (
+        train.groupby(name)
+        .count()
+        .filter(lambda row: row[name] is not None and row["count()"] >= step.min_frequency)
+        .sort(["count()", name], descending=[True, False])
+        .limit(step.max_categories + 1)  # +1: room for a null key the filter let through
+        .to_pandas()
+    )
+    counts = counts[counts[name].notna()].head(step.max_categories)
+    return tuple(_as_id(v, id_type) for v in counts[name])
+
+
+def _id_types(raw: ray.data.Dataset, categorical: list[str]) -> dict[str, IdType]:
+    """Each id column's type from the data's schema (validated in _feature_columns)."""
+    import pyarrow.types as pat
+
+    types = dict(zip(raw.schema().names, raw.schema().types, strict=True))
+    return {
+        name: "int" if pat.is_integer(_id_value_type(types[name])) else "str"
+        for name in categorical
+    }
+
+
+def _as_id(value: Any, id_type: IdType) -> Any:
+    """A plain int or str id (JSON's types), as requests will send it; None stays missing."""
+    value = plain_scalar(value)
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return int(value) if id_type == "int" else str(value)
 
 
 def _label_classes(train: ray.data.Dataset, label: str) -> tuple[Any, ...]:
@@ -187,9 +232,17 @@ def _is_numeric(arrow_type: Any) -> bool:
 def _is_id(arrow_type: Any) -> bool:
     import pyarrow.types as pat
 
+    value_type = _id_value_type(arrow_type)
     return bool(
-        pat.is_integer(arrow_type) or pat.is_string(arrow_type) or pat.is_large_string(arrow_type)
+        pat.is_integer(value_type) or pat.is_string(value_type) or pat.is_large_string(value_type)
     )
+
+
+def _id_value_type(arrow_type: Any) -> Any:
+    """A dictionary-encoded column (pandas `category` in Parquet) by the type of its values."""
+    import pyarrow.types as pat
+
+    return arrow_type.value_type if pat.is_dictionary(arrow_type) else arrow_type
 
 
 def _list(names: Any) -> str:

@@ -18,6 +18,7 @@ from typing import Any, Literal
 import numpy as np
 
 Task = Literal["classification", "regression"]
+IdType = Literal["int", "str"]
 Columns = Mapping[str, Any]  # column name -> 1-D array-like (a numpy batch or a DataFrame)
 
 
@@ -63,7 +64,15 @@ class CategoricalStep:
 
     columns: tuple[str, ...]
     vocabularies: tuple[tuple[Any, ...], ...]  # per column, the values in index order 1..K
+    id_types: tuple[IdType, ...] = ()  # per column, the ids' type in the training data
     kind: str = "categorical"
+
+    def id_type(self, name: str) -> IdType:
+        """The ids' JSON type, int or str: what a request must send (fixed when fitted)."""
+        if self.id_types:
+            return self.id_types[self.columns.index(name)]
+        vocabulary = self.vocabularies[self.columns.index(name)]
+        return "int" if vocabulary and all(isinstance(v, int) for v in vocabulary) else "str"
 
     @property
     def cardinalities(self) -> tuple[int, ...]:
@@ -88,6 +97,7 @@ class CategoricalStep:
             "kind": self.kind,
             "columns": list(self.columns),
             "vocabularies": [list(vocabulary) for vocabulary in self.vocabularies],
+            "id_types": list(self.id_types),
         }
 
     @classmethod
@@ -95,6 +105,7 @@ class CategoricalStep:
         return cls(
             columns=tuple(data["columns"]),
             vocabularies=tuple(tuple(v) for v in data["vocabularies"]),
+            id_types=tuple(data.get("id_types", ())),
         )
 
 

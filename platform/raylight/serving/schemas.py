@@ -17,11 +17,6 @@ from raylight.spec.schema import ServeSpec
 MAX_ID_CHARS = 1024  # a categorical id longer than this is a malformed request, not an id
 
 
-def _id_type(vocabulary: tuple[Any, ...]) -> type:
-    """The JSON type of a categorical column's ids: integers when training saw only integers."""
-    return int if vocabulary and all(isinstance(v, int) for v in vocabulary) else str
-
-
 class ClassPrediction(BaseModel):
     label: Any = Field(description="The most probable class, as in the training labels.")
     probability: float = Field(description="Its softmax probability.")
@@ -84,10 +79,10 @@ def request_body(name: str, preprocessing: FittedPreprocessing, spec: ServeSpec)
     # Bounded by float32, the model's input type: 1e308 is a finite JSON number but inf there.
     bound = float(np.finfo(np.float32).max)
     id_types = {
-        column: _id_type(vocabulary)
+        column: int if step.id_type(column) == "int" else str
         for step in preprocessing.steps
         if isinstance(step, CategoricalStep)
-        for column, vocabulary in zip(step.columns, step.vocabularies, strict=True)
+        for column in step.columns
     }
     fields: dict[str, Any] = {
         f"f{i}": (

@@ -105,7 +105,23 @@ def fit_data(spec: Spec, preprocessing: FittedPreprocessing) -> dict[str, Any]:
             f"train.loop.datamodule {loop.datamodule!r} returned a {type(datamodule).__name__}, "
             "not a lightning.pytorch.LightningDataModule."
         )
+    objects = [name for name, value in dict(datamodule.hparams).items() if not _plain(value)]
+    if objects:  # Lightning saves them in every checkpoint; a restart could not load it
+        raise ComponentError(
+            f"train.loop.datamodule: {type(datamodule).__name__}.hparams {objects} are objects, "
+            "not plain values; Lightning stores hparams in each checkpoint and a restart loads "
+            f"it with weights_only=True, which refuses them: save_hyperparameters(ignore={objects})"
+        )
     return {"datamodule": datamodule}
+
+
+def _plain(value: Any) -> bool:
+    """What a weights_only load accepts in a checkpoint: numbers, text, and lists/dicts of them."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return True
+    if isinstance(value, list | tuple):
+        return all(_plain(v) for v in value)
+    return isinstance(value, dict) and all(_plain(k) and _plain(v) for k, v in value.items())
 
 
 class ShardBatches:

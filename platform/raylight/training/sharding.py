@@ -27,11 +27,23 @@ def shard_model(model: nn.Module) -> nn.Module:
     from torch.distributed.fsdp import fully_shard
 
     model = ray.train.torch.prepare_model(model, parallel_strategy=None)  # device only
-    for child in model.children():
-        if any(True for _ in child.parameters()):
-            fully_shard(child)
+    for unit in shard_units(model):
+        fully_shard(unit)
     fully_shard(model)
     return model
+
+
+def shard_units(model: nn.Module) -> list[nn.Module]:
+    """The modules sharded on their own: top-level children that hold parameters.
+
+    A ModuleList or ModuleDict has no forward of its own (fully_shard refuses it), so its
+    members are the units instead: a transformer's `layers`, a model's embedding tables.
+    """
+    units = []
+    for child in model.children():
+        members = child.children() if isinstance(child, nn.ModuleList | nn.ModuleDict) else [child]
+        units += [m for m in members if any(True for _ in m.parameters())]
+    return units
 
 
 def full_state(model: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[dict[str, Any], Any]:
