@@ -39,6 +39,28 @@ class CheckpointMeta:
     run_id: str | None = None  # the Train run or Tune trial that wrote it
     started_from: dict[str, Any] | None = None  # the checkpoint that run continued from
 
+    @classmethod
+    def of_epoch(
+        cls,
+        loop_config: dict[str, Any],
+        metrics: dict[str, float],
+        run_id: str | None,
+        started_from: dict[str, Any] | None = None,
+    ) -> CheckpointMeta:
+        """The metadata of an epoch's checkpoint, from the config every loop kind is given."""
+        import raylight
+
+        return cls(
+            spec=loop_config["spec"],
+            spec_hash=loop_config["spec_hash"],
+            preprocessing=loop_config["preprocessing"],
+            epoch=int(metrics["epoch"]),
+            metrics=metrics,
+            raylight_version=raylight.__version__,
+            run_id=run_id,
+            started_from=started_from,
+        )
+
     @property
     def parsed_spec(self) -> Spec:
         return Spec.model_validate(self.spec)
@@ -82,18 +104,8 @@ def save_servable(
     """
     from safetensors.torch import save_model
 
-    import raylight
-
     save_model(model, str(directory / MODEL_FILE))
-    meta = CheckpointMeta(
-        spec=loop_config["spec"],
-        spec_hash=loop_config["spec_hash"],
-        preprocessing=loop_config["preprocessing"],
-        epoch=int(metrics["epoch"]),
-        metrics=metrics,
-        raylight_version=raylight.__version__,
-        run_id=run_id,
-    )
+    meta = CheckpointMeta.of_epoch(loop_config, metrics, run_id)
     write_json_atomic(directory / META_FILE, asdict(meta))
 
 

@@ -16,7 +16,6 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-import raylight
 from raylight.components import call_model_builder
 from raylight.preprocessing.transforms import FittedPreprocessing
 from raylight.spec.schema import Spec, TrainSpec
@@ -241,16 +240,7 @@ def _report(
                 ),
                 "torch_rng": torch.get_rng_state(),
             }
-            meta = CheckpointMeta(
-                spec=config["spec"],
-                spec_hash=config["spec_hash"],
-                preprocessing=config["preprocessing"],
-                epoch=int(metrics["epoch"]),
-                metrics=metrics,
-                raylight_version=raylight.__version__,
-                run_id=session.run_id,
-                started_from=started_from,
-            )
+            meta = CheckpointMeta.of_epoch(config, metrics, session.run_id, started_from)
             save_checkpoint(Path(directory), weights, state, meta)
             checkpoint = ray.train.Checkpoint.from_directory(directory)
         session.report(metrics, checkpoint)
