@@ -431,7 +431,10 @@ def dataloader_rows_per_s(path: Path, batch_size: int, workers: int) -> float:
 def bench_data(args: argparse.Namespace) -> dict[str, Any]:
     import ray
 
+    from raylight.preprocessing.sources import use_task_based_data_defaults
+
     ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
+    use_task_based_data_defaults()  # the Parquet reader Raylight's data preparation uses
     try:
         with tempfile.TemporaryDirectory() as directory:
             path = Path(directory) / "rows.parquet"

@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from tests.conftest import DIGITS_SPEC, ROOT, free_port
-from tests.e2e.conftest import BIN, Background, answers, env_with, raylight, wait_for
+from tests.processes import BIN, Background, answers, env_with, raylight, wait_for
 
 pytestmark = pytest.mark.e2e
 

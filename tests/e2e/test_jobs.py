@@ -15,7 +15,7 @@ import pytest
 
 from raylight.training.placement import read_placements
 from tests.conftest import DIGITS_SPEC, ROOT, free_port
-from tests.e2e.conftest import env_with, raylight, wait_for
+from tests.processes import env_with, raylight, wait_for
 
 pytestmark = pytest.mark.e2e
 

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import DIGITS_SPEC
-from tests.e2e.conftest import Background, env_with, raylight, wait_for
+from tests.processes import Background, env_with, raylight, wait_for
 
 pytestmark = pytest.mark.e2e
 

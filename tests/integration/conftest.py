@@ -17,6 +17,7 @@ from raylight.serving.predictor import logits_of
 from raylight.spec import LoadedSpec, load_spec
 from raylight.training import TrainingResult, run_training
 from tests.conftest import (
+    ACCELERATE_SPEC,
     DIGITS_SPEC,
     HF_TRAINER_SPEC,
     LIGHTNING_SPEC,
@@ -106,6 +107,21 @@ def lightning_digits(ray_cluster: ClusterInfo, digits_storage: Path, serve_port:
 def trained_lightning(lightning_digits: LoadedSpec) -> TrainingResult:
     """One uninterrupted 2-worker run of the LightningModule (lightning_module.py)."""
     return run_training(lightning_digits)
+
+
+@pytest.fixture(scope="session")
+def accelerate_digits(
+    ray_cluster: ClusterInfo, digits_storage: Path, serve_port: int
+) -> LoadedSpec:
+    return load_spec(
+        ACCELERATE_SPEC, [f"run.storage_path={digits_storage}", f"serve.port={serve_port}"]
+    )
+
+
+@pytest.fixture(scope="session")
+def trained_accelerate(accelerate_digits: LoadedSpec) -> TrainingResult:
+    """One uninterrupted 2-worker run of the Accelerate script (accelerate_loop.py)."""
+    return run_training(accelerate_digits)
 
 
 @pytest.fixture(scope="session")

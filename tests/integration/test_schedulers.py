@@ -96,8 +96,8 @@ def test_pbt_exploit_continues_from_the_donors_weights(
             f"run.storage_path={tmp_path}",
             f"resources.num_workers={workers}",
             "tune.max_concurrent_trials=4",
-            # Distributed trials start a worker group per exploit: fewer epochs, fewer restarts.
-            f"train.epochs={6 if workers == 0 else 3}",
+            # One synchronous exploit round (epoch 2), then an epoch on the donor's weights.
+            "train.epochs=3",
             # Synchronous PBT: the bottom half always copies the top half; distributed trials
             # start worker groups, so two of them (one exploits the other) keep the test short.
             f"tune.num_samples={4 if workers == 0 else 2}",

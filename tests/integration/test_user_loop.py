@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import requests
 from ray import serve
 
-from raylight.cluster import ClusterInfo
 from raylight.serving.deployment import deploy
 from raylight.serving.targets import resolve_target
-from raylight.spec import LoadedSpec, load_spec
-from raylight.training import TrainingResult, run_training
+from raylight.spec import LoadedSpec
+from raylight.training import TrainingResult
 from raylight.training.checkpoints import load_model, read_meta
 from raylight.training.progress import METRICS_FILE
-from tests.conftest import ACCELERATE_SPEC
 from tests.integration.conftest import offline_val_accuracy
 
 pytestmark = pytest.mark.ray
@@ -66,14 +63,14 @@ def test_user_loop_checkpoint_is_served_by_the_serve_command_path(
 
 
 def test_accelerate_loop_gets_the_specs_precision_and_accumulation(
-    ray_cluster: ClusterInfo, tmp_path: Path
+    accelerate_digits: LoadedSpec, trained_accelerate: TrainingResult
 ) -> None:
-    loaded = load_spec(ACCELERATE_SPEC, [f"run.storage_path={tmp_path}"])
-    result = run_training(loaded)
+    result = trained_accelerate
     assert result.metric_value >= 0.93
     last = json.loads((result.run_path / METRICS_FILE).read_text().splitlines()[-1])
     # What Accelerator() itself said it used, from the environment Raylight set.
-    assert last["accumulation_steps"] == loaded.spec.train.accumulate_grad_batches == 2
-    assert last["bf16"] == 1.0 and loaded.spec.train.precision == "bf16"
+    train = accelerate_digits.spec.train
+    assert last["accumulation_steps"] == train.accumulate_grad_batches == 2
+    assert last["bf16"] == 1.0 and train.precision == "bf16"
     _, meta = load_model(result.checkpoint_path)  # servable like any ray_train checkpoint
     assert meta.metrics["val_accuracy"] == result.metric_value

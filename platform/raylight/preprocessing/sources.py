@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +29,8 @@ def read_source(source: DataSource, base_dir: Path) -> SourceData:
     """Return a lazy Dataset for the source; relative paths are taken from `base_dir`."""
     import ray.data
 
+    use_task_based_data_defaults()
+
     if isinstance(source, BuilderSource):
         built = build_source(source)
         if not isinstance(built, str | Path):
@@ -42,6 +45,29 @@ def read_source(source: DataSource, base_dir: Path) -> SourceData:
     )
     reader = ray.data.read_csv if is_csv else ray.data.read_parquet
     return SourceData(reader(str(path)), files_fingerprint(path))
+
+
+def use_task_based_data_defaults() -> None:
+    """Switch two Ray 2.60 Data defaults that start actors or workers for every operation.
+
+    Measured on the 1,797-row digits Parquet with 2 cores, per call on a warm Ray:
+    - The DataSourceV2 Parquet reader starts 32 footer-reading actors per read: 8.6 s, where
+      the V1 reader takes 0.15 s.
+    - The SHUFFLE_V2 strategy runs each shuffle (the seeded split, `unique`, groupbys) in a
+      worker pool of its own, started each time: 3.4 s for the split and 3.6 s for `unique`,
+      where the pull-based sort shuffle on pooled workers takes 0.7 s and 0.3 s.
+    Every training run and distributed trial pays these in its data preparation. The
+    environment variables Ray reads for both (RAY_DATA_USE_DATASOURCE_V2,
+    RAY_DATA_DEFAULT_SHUFFLE_STRATEGY) still win when set.
+    """
+    from ray.data import DataContext
+    from ray.data.context import ShuffleStrategy
+
+    context = DataContext.get_current()
+    if "RAY_DATA_USE_DATASOURCE_V2" not in os.environ:
+        context.use_datasource_v2 = False
+    if "RAY_DATA_DEFAULT_SHUFFLE_STRATEGY" not in os.environ:
+        context.shuffle_strategy = ShuffleStrategy.SORT_SHUFFLE_PULL_BASED
 
 
 def files_fingerprint(path: Path) -> str:

@@ -1,4 +1,4 @@
-"""End-to-end tier: the CLI as a subprocess, each starting its own Ray (or using a head node)."""
+"""Running the CLI as a subprocess: its own Ray, a head node, or a driver joining the test Ray."""
 
 from __future__ import annotations
 
