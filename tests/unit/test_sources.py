@@ -1,0 +1,33 @@
+"""How a data source is split into Ray Data blocks: few for small data, Ray's choice for large."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from raylight.preprocessing.sources import BYTES_PER_BLOCK, SMALL_SOURCE_BYTES, num_blocks_for
+
+
+def sized_file(path: Path, size: int) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as file:
+        file.truncate(size)  # sparse: the size counts, nothing is written
+    return path
+
+
+def test_a_small_file_is_one_block(tmp_path: Path) -> None:
+    assert num_blocks_for(sized_file(tmp_path / "digits.parquet", 100_000)) == 1
+
+
+def test_a_directory_counts_all_its_files(tmp_path: Path) -> None:
+    for index in range(3):
+        sized_file(tmp_path / "data" / f"part-{index}.parquet", 5 * 1024 * 1024)
+    assert BYTES_PER_BLOCK == 8 * 1024 * 1024
+    assert num_blocks_for(tmp_path / "data") == 2  # 15 MiB in all, 8 MiB a block
+
+
+def test_a_large_source_gets_rays_own_block_count(tmp_path: Path) -> None:
+    big = sized_file(tmp_path / "clicks" / "part-0.parquet", SMALL_SOURCE_BYTES + 1)
+    assert num_blocks_for(big.parent) is None
+    assert num_blocks_for(sized_file(tmp_path / "edge.csv", SMALL_SOURCE_BYTES)) == (
+        SMALL_SOURCE_BYTES // BYTES_PER_BLOCK
+    )
