@@ -210,8 +210,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=1000, help="per concurrency level")
     parser.add_argument("--levels", default="1,8,32")
     args = parser.parse_args()
+    from raylight.runs.checkpoints import read_meta
     from raylight.serving.targets import resolve_target
-    from raylight.training.checkpoints import read_meta
 
     checkpoint = str(resolve_target(args.target).checkpoint_path)
     record = read_meta(checkpoint).parsed_preprocessing.example_record

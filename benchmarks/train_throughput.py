@@ -162,7 +162,7 @@ def managed_epochs(
     """Raylight's loop, as a Train worker runs it, on `args.device` at `args.precision`."""
     from raylight.preprocessing.transforms import FittedPreprocessing
     from raylight.spec.schema import Spec
-    from raylight.training.torch_loop import run_loop
+    from raylight.training.loops.managed import run_loop
 
     spec = Spec.model_validate(
         {

@@ -1,7 +1,8 @@
 """The one place Raylight calls ray.init(): an embedded local Ray, or an existing cluster.
 
-Also owns the process environment Ray reads at start-up (polling intervals, progress bars) and
-the runtime environment that makes the project's code importable on every worker.
+Also owns the process environment Ray reads at start-up (polling intervals, progress bars), the
+one runtime-environment builder (the project importable on every worker, or uploaded with a
+job), and the one lookup of the cluster's token.
 """
 
 from __future__ import annotations
@@ -30,10 +31,28 @@ RAY_ENV_DEFAULTS = {
     # snapshot is a small local write; the warning (many lines per trial) is switched off.
     "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
 }
-_active: ClusterInfo | None = None  # the Ray this process started, while it runs
-# Run in every worker of an embedded Ray: HAProxy's stats/metrics listeners on 127.0.0.1 only.
-LOOPBACK_HOOK = "raylight.serving.loopback.loopback_haproxy_admin"
 UPLOAD_EXCLUDES = [".venv", ".git", "**/__pycache__", "**/.data", "*.egg-info", ".pytest_cache"]
+
+
+@dataclass(frozen=True)
+class Token:
+    """The Ray cluster's token and where it was found (the value is never printed)."""
+
+    value: str
+    source: str  # where it was found, safe to show
+
+    def __repr__(self) -> str:  # never let the value reach a log line or a traceback
+        return f"Token(source={self.source!r})"
+
+
+def find_token() -> Token | None:
+    """The cluster token: RAY_AUTH_TOKEN, else the file RAY_AUTH_TOKEN_PATH (~/.ray/auth_token)."""
+    if os.environ.get("RAY_AUTH_TOKEN"):
+        return Token(os.environ["RAY_AUTH_TOKEN"].strip(), "RAY_AUTH_TOKEN")
+    path = Path(os.environ.get("RAY_AUTH_TOKEN_PATH", "~/.ray/auth_token")).expanduser()
+    if path.is_file():
+        return Token(path.read_text().strip(), str(path))
+    return None
 
 
 @dataclass(frozen=True)
@@ -76,6 +95,8 @@ def connect(
     project_root: Path | None = None,
     verbose: bool = False,
     env: Mapping[str, str] | None = None,
+    worker_setup_hook: str | None = None,
+    existing: ClusterInfo | None = None,
 ) -> Iterator[ClusterInfo]:
     """Start (or join) Ray for one command and shut it down after.
 
@@ -86,33 +107,35 @@ def connect(
         project_root: made importable on every worker (builders live under it).
         verbose: show worker and actor logs in this terminal.
         env: the spec's run.env, set on every worker this command starts.
+        worker_setup_hook: `module.function` every worker of an embedded Ray runs first.
+        existing: the Ray a caller already connected (e.g. `run` = train, then serve, in one
+            Ray): used as is and left running.
 
-    If Ray is already initialized (a notebook, a test session, a Ray job's own driver that
-    called ray.init), it is used as is and left running.
+    If Ray is already initialized by someone else (a notebook, a test session, a Ray job's own
+    driver), it is used as is and left running.
     """
     import ray
 
-    global _active
     apply_env_defaults()
-    if ray.is_initialized():
-        # Nested use (run = tune + serve), or a Ray someone else owns (a notebook, a test).
-        yield _active or _describe(address or "existing", is_embedded=False, dashboard_url=None)
+    if existing is not None or ray.is_initialized():
+        yield existing or _describe(address or "existing", is_embedded=False, dashboard_url=None)
         return
     ray_group: int | None = None
     target = address or os.environ.get("RAY_ADDRESS")
     if target:
         url = _join(address, project_root, verbose, env or {})
     else:
-        url, ray_group = _start_embedded(num_cpus, project_root, verbose, env or {})
+        runtime_env = build_runtime_env(project_root, env or {}, upload=False)
+        if worker_setup_hook:
+            runtime_env["worker_process_setup_hook"] = worker_setup_hook
+        url, ray_group = _start_embedded(num_cpus, runtime_env, verbose)
     if not verbose:
         _quiet_ray_libraries()
     try:
-        _active = _describe(
+        yield _describe(
             target or "local", is_embedded=not target, dashboard_url=url and f"http://{url}"
         )
-        yield _active
     finally:
-        _active = None
         ray.shutdown()
         _sweep(ray_group)
 
@@ -138,7 +161,7 @@ def _join(
     try:
         context = ray.init(
             address=address,
-            runtime_env=_upload_env(project_root, env) if explicit else None,
+            runtime_env=build_runtime_env(project_root, env, upload=True) if explicit else None,
             log_to_driver=verbose,
             logging_level=logging.WARNING,
         )
@@ -151,7 +174,7 @@ def _join(
 
 
 def _start_embedded(
-    num_cpus: int | None, project_root: Path | None, verbose: bool, env: Mapping[str, str]
+    num_cpus: int | None, runtime_env: dict[str, object], verbose: bool
 ) -> tuple[str | None, int | None]:
     """Start a single-node Ray on this machine; return its dashboard and process group."""
     import ray
@@ -164,7 +187,7 @@ def _start_embedded(
             dashboard_host="127.0.0.1",
             log_to_driver=verbose,
             logging_level=logging.WARNING,
-            runtime_env=_local_env(project_root, env),
+            runtime_env=runtime_env,
         )
     return context.dashboard_url, ray_group
 
@@ -216,42 +239,43 @@ def _describe(address: str, *, is_embedded: bool, dashboard_url: str | None) -> 
     )
 
 
-def _local_env(project_root: Path | None, spec_env: Mapping[str, str]) -> dict[str, object]:
-    """Embedded Ray shares this machine's files: put the project on every worker's path."""
-    paths = [str(project_root)] if project_root else []
-    if os.environ.get("PYTHONPATH"):
-        paths.append(os.environ["PYTHONPATH"])
+def build_runtime_env(
+    project_root: Path | None,
+    spec_env: Mapping[str, str],
+    *,
+    upload: bool,
+    pip_packages: list[str] | None = None,
+) -> dict[str, object]:
+    """The runtime environment of every worker a command (or a submitted job) starts.
+
+    Without `upload` the workers share this machine's files (an embedded Ray): the project goes
+    on their PYTHONPATH. With it (a cluster joined by address, a job) the project is uploaded as
+    the working directory and this Raylight package beside it. Either way the workers get Ray's
+    defaults from RAY_ENV_DEFAULTS and the spec's run.env; `pip_packages` are installed there.
+    """
     env_vars = {**RAY_ENV_DEFAULTS, **spec_env}
-    if paths:
-        env_vars["PYTHONPATH"] = os.pathsep.join(paths)
     env: dict[str, object] = {"env_vars": env_vars}
-    if os.environ.get("RAY_SERVE_ENABLE_HA_PROXY") == "1":
-        env["worker_process_setup_hook"] = LOOPBACK_HOOK
-    return env
-
-
-def _upload_env(project_root: Path | None, spec_env: Mapping[str, str]) -> dict[str, object]:
-    """A remote cluster cannot see this machine: upload the project and Raylight itself."""
+    if not upload:
+        paths = [str(project_root)] if project_root else []
+        if os.environ.get("PYTHONPATH"):
+            paths.append(os.environ["PYTHONPATH"])
+        if paths:
+            env_vars["PYTHONPATH"] = os.pathsep.join(paths)
+        return env
     import raylight
 
-    package_dir = Path(raylight.__file__).parent
-    env: dict[str, object] = {
-        "py_modules": [str(package_dir)],
-        "env_vars": {**RAY_ENV_DEFAULTS, **spec_env},
-    }
+    env["py_modules"] = [str(Path(raylight.__file__).parent)]
     if project_root:
         env["working_dir"] = str(project_root)
         env["excludes"] = UPLOAD_EXCLUDES
+    if pip_packages:
+        env["pip"] = {"packages": pip_packages}
     return env
 
 
 def _enable_token_auth_if_available() -> None:
     """Ray 2.60 clients send the cluster token only when RAY_AUTH_MODE=token is set."""
-    has_token = (
-        bool(os.environ.get("RAY_AUTH_TOKEN"))
-        or Path(os.environ.get("RAY_AUTH_TOKEN_PATH", "~/.ray/auth_token")).expanduser().is_file()
-    )
-    if has_token:
+    if find_token() is not None:
         os.environ.setdefault("RAY_AUTH_MODE", "token")
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -14,15 +13,14 @@ from raylight.errors import ComponentError, Problem, SpecError
 from raylight.spec import LoadedSpec, load_spec
 from raylight.spec.problems import suggest
 from raylight.spec.schema import (
-    AccelerateLoop,
     BuilderSource,
     DataSource,
     HfTrainerLoop,
     LightningLoop,
     ModelSpec,
-    RayTrainLoop,
     TrainLoop,
 )
+from raylight.spec.train import UserFunctionLoop
 
 # Arguments Raylight supplies itself when a model builder's signature asks for them.
 MODEL_INJECTED_ARGS = ("num_features", "num_outputs", "categorical_cardinalities")
@@ -40,13 +38,6 @@ class DataBuilder(Protocol):
     """What a `builder` data source points at: returns a file path or a pandas DataFrame."""
 
     def __call__(self, **kwargs: Any) -> Any: ...
-
-
-def ensure_importable(project_root: Path) -> None:
-    """Put the project root on sys.path so `pipelines.digits.model:build_mlp` imports anywhere."""
-    root = str(project_root)
-    if root not in sys.path:
-        sys.path.insert(0, root)
 
 
 def resolve(reference: str, field: str) -> Callable[..., Any]:
@@ -148,8 +139,7 @@ def check_builders(model: ModelSpec, source: DataSource) -> list[Problem]:
 
 def load_checked(path: str | Path, overrides: Sequence[str] | None = None) -> LoadedSpec:
     """Load and validate a spec, then resolve its builders: a typo never costs a cluster start."""
-    loaded = load_spec(path, overrides or ())
-    ensure_importable(loaded.project_root)
+    loaded = load_spec(path, overrides or ())  # which also makes the project importable
     problems = check_builders(loaded.spec.model, loaded.spec.data.source)
     problems += check_loop_function(loaded.spec.train.loop)
     if problems:
@@ -159,11 +149,7 @@ def load_checked(path: str | Path, overrides: Sequence[str] | None = None) -> Lo
 
 def check_loop_function(loop: TrainLoop) -> list[Problem]:
     """A loop function must import and take one argument at most; optional packages installed."""
-    package = {
-        LightningLoop: "lightning",
-        AccelerateLoop: "accelerate",
-        HfTrainerLoop: "transformers",
-    }.get(type(loop))
+    package = loop.package  # the extra of the same name installs it
     if package and importlib.util.find_spec(package) is None:
         return [
             Problem(
@@ -187,7 +173,7 @@ def check_loop_function(loop: TrainLoop) -> list[Problem]:
         except ComponentError as error:
             return [Problem("", error.message)]
         return []
-    if not isinstance(loop, RayTrainLoop):
+    if not isinstance(loop, UserFunctionLoop):
         return []
     try:
         function = resolve(loop.function, "train.loop.function")

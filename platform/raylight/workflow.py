@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from raylight.cluster import connect, embedded_num_cpus
+from raylight.runs.records import read_record
 from raylight.serving.app import read_token
 from raylight.serving.deployment import (
     ServingEndpoint,
@@ -12,13 +13,12 @@ from raylight.serving.deployment import (
     run_serving,
     serve_cpus,
 )
+from raylight.serving.ingress import worker_setup_hook
 from raylight.serving.targets import Lineage, ServeTarget
 from raylight.spec import LoadedSpec
 from raylight.spec.schema import Spec
-from raylight.training import TrainingResult, run_training
-from raylight.training.records import read_record
 from raylight.training.scaling import RAY_DATA_CPUS, cpus_per_run
-from raylight.training.trainer import EpochCallback
+from raylight.training.trainer import EpochCallback, TrainingResult, run_training
 from raylight.tuning import TuningResult, run_tuning
 from raylight.tuning.live import StatusCallback, TrialCallback
 
@@ -47,16 +47,18 @@ def run_workflow(
         project_root=loaded.project_root,
         verbose=verbose,
         env=loaded.spec.run.env,
-    ):
+        worker_setup_hook=worker_setup_hook(ingress),
+    ) as cluster:
         result: TrainingResult | TuningResult
         if loaded.spec.tune is not None:
-            result = run_tuning(loaded, on_trial=on_trial, on_status=on_status)
+            result = run_tuning(loaded, on_trial=on_trial, on_status=on_status, cluster=cluster)
         else:
-            result = run_training(loaded, on_epoch=on_epoch)
+            result = run_training(loaded, on_epoch=on_epoch, cluster=cluster)
         if on_trained:
             on_trained(result)
+        target = serve_target(loaded, result)
         return run_serving(
-            serve_target(loaded, result), on_ready=on_ready, block=block, ingress=ingress
+            target, on_ready=on_ready, block=block, ingress=ingress, cluster=cluster
         )[0]
 
 

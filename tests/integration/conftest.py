@@ -156,9 +156,9 @@ def serve_spec_and_predict_example(loaded: LoadedSpec, checkpoint: Path) -> dict
     import requests
     from ray import serve
 
+    from raylight.runs.checkpoints import read_meta
     from raylight.serving.deployment import deploy
     from raylight.serving.targets import resolve_target
-    from raylight.training.checkpoints import read_meta
 
     target = resolve_target(loaded.path, loaded.overrides)
     assert target.checkpoint_path == checkpoint

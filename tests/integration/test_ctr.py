@@ -16,12 +16,12 @@ import requests
 from ray import serve
 
 from raylight.cluster import ClusterInfo
+from raylight.runs.checkpoints import read_meta
 from raylight.serving.deployment import deploy
 from raylight.serving.predictor import Predictor
 from raylight.serving.targets import resolve_target
 from raylight.spec import LoadedSpec, load_spec
 from raylight.training import TrainingResult, run_training
-from raylight.training.checkpoints import read_meta
 from tests.conftest import CTR_SPEC
 
 pytestmark = pytest.mark.ray

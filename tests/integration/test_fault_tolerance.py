@@ -22,10 +22,10 @@ import ray
 from ray.util.state import list_actors
 
 from raylight.cluster import ClusterInfo
+from raylight.runs.checkpoints import read_meta
+from raylight.runs.history import METRICS_FILE
 from raylight.spec import load_spec
 from raylight.training import TrainingResult
-from raylight.training.checkpoints import read_meta
-from raylight.training.progress import METRICS_FILE
 from tests.conftest import (
     ACCELERATE_SPEC,
     DIGITS_SPEC,

@@ -6,11 +6,11 @@ import json
 
 import pytest
 
+from raylight.runs.checkpoints import load_model
+from raylight.runs.history import METRICS_FILE
 from raylight.spec import LoadedSpec
 from raylight.training import TrainingResult
-from raylight.training.checkpoints import load_model
-from raylight.training.hf_loop import HF_CHECKPOINT
-from raylight.training.progress import METRICS_FILE
+from raylight.training.loops.hf_trainer import HF_CHECKPOINT
 from tests.integration.conftest import offline_val_accuracy, serve_spec_and_predict_example
 
 pytestmark = pytest.mark.ray

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from raylight.cluster import ClusterInfo
+from raylight.runs.checkpoints import load_model
+from raylight.runs.history import METRICS_FILE
 from raylight.spec import LoadedSpec, load_spec
 from raylight.training import TrainingResult, run_training
-from raylight.training.checkpoints import load_model
-from raylight.training.progress import METRICS_FILE
 from tests.conftest import LIGHTNING_DATAMODULE_SPEC
 from tests.integration.conftest import offline_val_accuracy, serve_spec_and_predict_example
 

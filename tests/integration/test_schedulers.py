@@ -8,8 +8,9 @@ import pandas as pd
 import pytest
 
 from raylight.cluster import ClusterInfo
+from raylight.runs.checkpoints import CheckpointMeta, load_model, read_meta
+from raylight.runs.weights import weights_digest
 from raylight.spec import load_spec
-from raylight.training.checkpoints import CheckpointMeta, load_model, read_meta, weights_digest
 from raylight.tuning import run_tuning
 from tests.conftest import DIGITS_SPEC
 

@@ -25,11 +25,11 @@ from ray import serve
 
 from pipelines.digits.data import write_digits_parquet
 from raylight.preprocessing.sources import files_fingerprint
+from raylight.runs.checkpoints import load_model
 from raylight.serving.deployment import ServingEndpoint, deploy
 from raylight.serving.targets import resolve_target
 from raylight.spec import LoadedSpec
 from raylight.training import TrainingResult
-from raylight.training.checkpoints import load_model
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.ray

@@ -17,12 +17,12 @@ import requests
 from ray import serve
 from ray.util.state import list_actors
 
+from raylight.runs.checkpoints import META_FILE
 from raylight.serving.deployment import ServingEndpoint, deploy, run_serving
 from raylight.serving.targets import Lineage, ServeTarget
 from raylight.spec import LoadedSpec
 from raylight.spec.schema import AutoscalingSpec
 from raylight.training import TrainingResult
-from raylight.training.checkpoints import META_FILE
 from tests.integration.http_load import Load, wait_until
 
 pytestmark = pytest.mark.ray

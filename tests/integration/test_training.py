@@ -10,11 +10,11 @@ import pytest
 
 from raylight.cluster import ClusterInfo
 from raylight.errors import ClusterError
+from raylight.runs.checkpoints import load_model, load_training_state
+from raylight.runs.history import METRICS_FILE
+from raylight.runs.records import read_record
 from raylight.spec import LoadedSpec, load_spec
 from raylight.training import TrainingResult, run_training
-from raylight.training.checkpoints import load_model, load_training_state
-from raylight.training.progress import METRICS_FILE
-from raylight.training.records import read_record
 from tests.conftest import DIGITS_SPEC
 from tests.integration.conftest import offline_val_accuracy, serve_spec_and_predict_example
 

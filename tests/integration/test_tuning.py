@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 
 from raylight.cluster import ClusterInfo
+from raylight.runs.checkpoints import read_meta
+from raylight.runs.records import read_record
 from raylight.spec import load_spec
-from raylight.training.checkpoints import read_meta
-from raylight.training.records import read_record
 from raylight.tuning import run_tuning
 from tests.conftest import DIGITS_SPEC
 

@@ -8,12 +8,12 @@ import pytest
 import requests
 from ray import serve
 
+from raylight.runs.checkpoints import load_model, read_meta
+from raylight.runs.history import METRICS_FILE
 from raylight.serving.deployment import deploy
 from raylight.serving.targets import resolve_target
 from raylight.spec import LoadedSpec
 from raylight.training import TrainingResult
-from raylight.training.checkpoints import load_model, read_meta
-from raylight.training.progress import METRICS_FILE
 from tests.integration.conftest import offline_val_accuracy
 
 pytestmark = pytest.mark.ray

@@ -11,17 +11,17 @@ import torch
 
 from raylight.errors import TargetError
 from raylight.preprocessing.transforms import FittedPreprocessing
-from raylight.spec.schema import Spec
-from raylight.training.checkpoints import (
+from raylight.runs.checkpoints import (
     META_FILE,
     TRAINING_STATE_FILE,
     CheckpointMeta,
     load_model,
     load_training_state,
+    make_servable,
     read_meta,
     save_checkpoint,
 )
-from raylight.training.user_loop import make_servable
+from raylight.spec.schema import Spec
 
 SPEC = Spec.model_validate(
     {

@@ -92,15 +92,16 @@ def test_a_loop_kind_whose_extra_is_missing_names_the_extra(
 
 def test_accelerate_gets_precision_and_accumulation_from_the_environment() -> None:
     from raylight.spec import load_spec
-    from raylight.training.user_loop import loop_environment
-    from tests.conftest import ACCELERATE_SPEC, USER_LOOP_SPEC
+    from raylight.training.loops.accelerate import accelerate_environment
+    from tests.conftest import ACCELERATE_SPEC
 
     spec = load_spec(ACCELERATE_SPEC, ["train.precision=32"]).spec
-    assert loop_environment(spec) == {
+    assert accelerate_environment(spec.train) == {
         "ACCELERATE_MIXED_PRECISION": "no",
         "ACCELERATE_GRADIENT_ACCUMULATION_STEPS": "2",
     }
-    assert loop_environment(load_spec(USER_LOOP_SPEC).spec) == {}
+    bf16 = load_spec(ACCELERATE_SPEC, ["train.precision=bf16"]).spec
+    assert accelerate_environment(bf16.train)["ACCELERATE_MIXED_PRECISION"] == "bf16"
 
 
 def test_a_datamodule_builder_is_checked_before_anything_starts() -> None:
@@ -153,7 +154,7 @@ def datamodule_with_an_object_hparam(preprocessing: object) -> object:
 def test_a_datamodule_with_objects_in_its_hparams_is_refused_before_training() -> None:
     from raylight.preprocessing.transforms import FittedPreprocessing
     from raylight.spec import load_spec
-    from raylight.training.lightning_loop import fit_data
+    from raylight.training.loops.lightning import fit_data
     from tests.conftest import LIGHTNING_DATAMODULE_SPEC
 
     builder = "tests.unit.test_components:datamodule_with_an_object_hparam"

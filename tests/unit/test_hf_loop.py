@@ -9,10 +9,9 @@ import pytest
 from raylight.errors import ComponentError
 from raylight.spec import load_spec
 from raylight.spec.schema import TrainSpec
-from raylight.training.hf_loop import (
+from raylight.training.loops.hf_trainer import (
     call_factory,
     epoch_metrics,
-    steps_per_epoch,
     training_arguments,
 )
 from tests.conftest import HF_TRAINER_SPEC
@@ -20,12 +19,6 @@ from tests.conftest import HF_TRAINER_SPEC
 
 def train_spec(*overrides: str) -> TrainSpec:
     return load_spec(HF_TRAINER_SPEC, list(overrides)).spec.train
-
-
-def test_an_epoch_is_one_pass_over_this_workers_equal_share() -> None:
-    # 1437 rows over 2 workers: 718 each, batches of 32 -> 23 batches, 12 steps with 2 per step
-    assert steps_per_epoch(1437, 2, train_spec()) == 23
-    assert steps_per_epoch(1437, 2, train_spec("train.accumulate_grad_batches=2")) == 12
 
 
 def test_the_spec_becomes_training_arguments(tmp_path: Path) -> None:
@@ -42,21 +35,6 @@ def test_the_spec_becomes_training_arguments(tmp_path: Path) -> None:
     assert args.lr_scheduler_kwargs == {"min_lr_rate": 0.1}
     sgd = train_spec("train.optimizer={name: sgd, lr: 0.05, momentum: 0.9}")
     assert training_arguments(sgd, 23, str(tmp_path)).optim_args == "momentum=0.9"
-
-
-@pytest.mark.parametrize(
-    ("override", "message"),
-    [
-        ("train.lr_schedule={name: step}", "has no Trainer equivalent"),
-        ("train.optimizer.name=adam", "hf_trainer takes adamw or sgd"),
-        ("train.early_stopping={patience: 2}", "EarlyStoppingCallback"),
-    ],
-)
-def test_what_the_trainer_cannot_take_is_refused(
-    tmp_path: Path, override: str, message: str
-) -> None:
-    with pytest.raises(ComponentError, match=message):
-        training_arguments(train_spec(override), 10, str(tmp_path))
 
 
 def test_trainer_logs_become_raylights_metric_names() -> None:

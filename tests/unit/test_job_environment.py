@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+import raylight
+from raylight.cluster import RAY_ENV_DEFAULTS
 from raylight.errors import JobError, SpecError
 from raylight.jobs.submit import METADATA_PREFIX, job_metadata, job_runtime_env
 from raylight.spec import load_spec
@@ -26,11 +28,13 @@ def test_the_specs_env_and_requirements_go_into_the_jobs_runtime_env(tmp_path: P
         ],
     )
     env = job_runtime_env(loaded)
-    assert env["env_vars"] == {"HF_HOME": "/mnt/cache", "OMP_NUM_THREADS": "1"}
+    spec_env = {"HF_HOME": "/mnt/cache", "OMP_NUM_THREADS": "1"}
+    assert env["env_vars"] == {**RAY_ENV_DEFAULTS, **spec_env}
     assert env["pip"] == {"packages": ["six==1.16.0", "pyyaml>=6"]}
     assert env["working_dir"] == str(loaded.project_root)
+    assert env["py_modules"] == [str(Path(raylight.__file__).parent)]
     plain = job_runtime_env(load_spec(DIGITS_SPEC))
-    assert "env_vars" not in plain and "pip" not in plain
+    assert plain["env_vars"] == RAY_ENV_DEFAULTS and "pip" not in plain
 
 
 def test_a_missing_requirements_file_is_refused_before_upload() -> None:

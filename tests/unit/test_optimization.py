@@ -15,14 +15,19 @@ from torch import nn
 
 from raylight.preprocessing.transforms import FittedPreprocessing
 from raylight.spec.schema import EarlyStoppingSpec, LrScheduleSpec, Spec
+from raylight.training.loops.config import LoopConfig
+from raylight.training.loops.managed import run_loop
 from raylight.training.optimization import EarlyStopping, lr_factor, steps_per_epoch
-from raylight.training.torch_loop import run_loop
 
 
 def test_steps_per_epoch_counts_one_ranks_optimizer_steps() -> None:
     assert steps_per_epoch(1000, world_size=2, batch_size=64, accumulate=1) == 8  # 500 rows
     assert steps_per_epoch(1000, world_size=2, batch_size=64, accumulate=3) == 3
     assert steps_per_epoch(10, world_size=4, batch_size=64, accumulate=8) == 1
+    # Ray gives each rank rows // world_size (equal shards): 1437 rows -> 718, 23 batches of 32.
+    assert steps_per_epoch(1437, world_size=2, batch_size=32, accumulate=1) == 23
+    assert steps_per_epoch(1437, world_size=2, batch_size=32, accumulate=2) == 12
+    assert steps_per_epoch(1439, world_size=2, batch_size=719, accumulate=1) == 1
 
 
 def test_warmup_then_cosine_reaches_the_floor() -> None:
@@ -97,7 +102,7 @@ class InProcess:
             self.saved.append(kept)
 
 
-def loop_config(train: dict[str, Any]) -> dict[str, Any]:
+def loop_config(train: dict[str, Any]) -> LoopConfig:
     spec = Spec.model_validate(
         {
             "spec_version": 1,
@@ -113,12 +118,7 @@ def loop_config(train: dict[str, Any]) -> dict[str, Any]:
         task="classification",
         label_classes=(0, 1),
     )
-    return {
-        "spec": spec.model_dump(mode="json"),
-        "spec_hash": "unit",
-        "preprocessing": preprocessing.to_dict(),
-        "train_rows": 128,
-    }
+    return LoopConfig(spec=spec, spec_hash="unit", preprocessing=preprocessing, train_rows=128)
 
 
 def data() -> dict[str, Rows]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from raylight.training.progress import append_metrics, last_epoch
-from raylight.training.records import RECORD_FILE, unfinished_run
+from raylight.runs.history import append_metrics, last_epoch
+from raylight.runs.records import RECORD_FILE, unfinished_run
 
 
 def test_only_the_newest_run_is_resumed_and_only_if_unfinished(tmp_path: Path) -> None:

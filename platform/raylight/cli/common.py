@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import typer
 
 
-class Flags:
-    """Set by main() before a verb runs (`--debug` may appear anywhere on the line)."""
+@dataclass(frozen=True)
+class Invocation:
+    """What main() read off the whole command line, handed to the verb as `ctx.obj`.
 
-    debug = False
+    `--debug` may appear anywhere on the line, so main() takes it out before Typer parses.
+    """
+
+    debug: bool = False
+
+
+def is_debug(ctx: typer.Context) -> bool:
+    return isinstance(ctx.obj, Invocation) and ctx.obj.debug
 
 
 SPEC = typer.Argument(..., help="Experiment spec (YAML).", show_default=False)

@@ -10,7 +10,7 @@ import traceback
 import typer
 
 from raylight.cli import jobs, run, serve, submit, train, tune, validate
-from raylight.cli.common import Flags
+from raylight.cli.common import Invocation
 from raylight.cli.output import print_error
 from raylight.errors import RaylightError, SpecError
 
@@ -34,9 +34,9 @@ app.add_typer(jobs.app, name="jobs")
 
 def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
-    Flags.debug = "--debug" in args or os.environ.get("RAYLIGHT_DEBUG") == "1"
+    debug = "--debug" in args or os.environ.get("RAYLIGHT_DEBUG") == "1"
     args = [a for a in args if a != "--debug"]
-    code = _run(args)
+    code = _run(args, Invocation(debug=debug))
     # Ray is shut down by now. Tearing down the interpreter (gRPC, torch and Ray's native
     # modules) adds ~3 s to every exit and to every Ctrl-C; nothing is left that needs it.
     sys.stdout.flush()
@@ -45,18 +45,18 @@ def main(argv: list[str] | None = None) -> None:
     os._exit(code)
 
 
-def _run(args: list[str]) -> int:
+def _run(args: list[str], invocation: Invocation) -> int:
     try:
-        result = app(args=args, prog_name="raylight", standalone_mode=False)
+        result = app(args=args, prog_name="raylight", standalone_mode=False, obj=invocation)
         return result if isinstance(result, int) else 0
     except SpecError as error:
         print_error(error.message)
         return error.exit_code
     except RaylightError as error:
-        if Flags.debug:
+        if invocation.debug:
             traceback.print_exc()
         print_error(
-            error.message, hint=None if Flags.debug else "Run with --debug for a traceback."
+            error.message, hint=None if invocation.debug else "Run with --debug for a traceback."
         )
         return error.exit_code
     except typer.Exit as done:
@@ -68,7 +68,7 @@ def _run(args: list[str]) -> int:
         print_error("interrupted")
         return 130
     except Exception as error:
-        if Flags.debug:
+        if invocation.debug:
             traceback.print_exc()
         first_line = (str(error).strip().splitlines() or [""])[0]
         print_error(

@@ -31,8 +31,6 @@ def print_error(message: str, *, hint: str | None = None) -> None:
 
 
 def print_epoch(epochs: int) -> Any:
-    from raylight.training.progress import format_metrics
-
     def emit(metrics: dict[str, Any]) -> None:
         console.print(f"  {format_metrics(metrics, epochs)}")
 
@@ -132,6 +130,14 @@ def print_jobs(rows: list[JobRow]) -> None:
         duration = f"{row.duration_s:.0f}s" if row.duration_s is not None else "-"
         table.add_row(row.job_id, row.spec_name, row.verb, row.status, started, duration)
     console.print(table)
+
+
+def format_metrics(metrics: dict[str, Any], epochs: int) -> str:
+    parts = [f"epoch {int(metrics.get('epoch', 0))}/{epochs}"]
+    parts += [f"{k} {v:.4f}" for k, v in metrics.items() if k.startswith(("train_", "val_loss"))]
+    if "val_accuracy" in metrics:
+        parts.append(f"val_accuracy {metrics['val_accuracy']:.4f}")
+    return "  ".join(parts)
 
 
 def _short(value: Any) -> str:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from raylight.cli.common import ADDRESS, OVERRIDES, SPEC, Flags
+from raylight.cli.common import ADDRESS, OVERRIDES, SPEC, is_debug
 from raylight.cli.output import (
     console,
     print_endpoint,
@@ -20,6 +20,7 @@ from raylight.components import load_checked
 
 
 def run(
+    ctx: typer.Context,
     spec: Path = SPEC,
     overrides: list[str] = OVERRIDES,
     address: str | None = ADDRESS,
@@ -28,10 +29,10 @@ def run(
     ),
 ) -> None:
     """The whole path: data -> train or tune -> serve -> one smoke request; then keep serving."""
+    from raylight.runs.checkpoints import read_meta
     from raylight.serving.deployment import ServingEndpoint
     from raylight.serving.smoke import curl_command, smoke_request
     from raylight.training import TrainingResult
-    from raylight.training.checkpoints import read_meta
     from raylight.workflow import run_workflow
 
     loaded = load_checked(spec, overrides)
@@ -55,7 +56,7 @@ def run(
     run_workflow(
         loaded,
         address=address,
-        verbose=Flags.debug,
+        verbose=is_debug(ctx),
         block=not detach_after_smoke,
         on_epoch=print_epoch(loaded.spec.train.epochs),
         on_trial=print_trial,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from raylight.cli.common import ADDRESS, Flags
+from raylight.cli.common import ADDRESS, is_debug
 from raylight.cli.output import console, print_endpoint
 from raylight.errors import TargetError
 
@@ -24,6 +24,7 @@ def split_targets(arguments: list[str]) -> tuple[list[str], list[str]]:
 
 
 def serve(
+    ctx: typer.Context,
     targets: list[str] = typer.Argument(
         ...,
         help="Spec files (their latest run), run directories or checkpoint directories, then "
@@ -50,9 +51,9 @@ def serve(
         console.print(f"wrote {config} (serve run / serve deploy) and {service} (KubeRay)")
         return
 
+    from raylight.runs.checkpoints import read_meta
     from raylight.serving import run_serving
     from raylight.serving.smoke import curl_command
-    from raylight.training.checkpoints import read_meta
 
     served = []
 
@@ -63,4 +64,4 @@ def serve(
         if len(served) == len(paths):
             console.print("serving until interrupted (Ctrl-C)")
 
-    run_serving(paths, overrides=overrides, address=address, verbose=Flags.debug, on_ready=ready)
+    run_serving(paths, overrides=overrides, address=address, verbose=is_debug(ctx), on_ready=ready)

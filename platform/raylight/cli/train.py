@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from raylight.cli.common import ADDRESS, OVERRIDES, SPEC, Flags
+from raylight.cli.common import ADDRESS, OVERRIDES, SPEC, is_debug
 from raylight.cli.output import console, print_epoch, print_placement, print_training
 from raylight.components import load_checked
 
@@ -19,14 +19,15 @@ RESUME = typer.Option(
 
 
 def train(
+    ctx: typer.Context,
     spec: Path = SPEC,
     overrides: list[str] = OVERRIDES,
     address: str | None = ADDRESS,
     resume: bool = RESUME,
 ) -> None:
     """Train the spec's model on a Ray Train worker group and keep its best checkpoints."""
+    from raylight.runs.history import last_epoch
     from raylight.training import run_training, unfinished_training
-    from raylight.training.progress import last_epoch
     from raylight.training.scaling import train_workers
 
     loaded = load_checked(spec, overrides)
@@ -45,7 +46,7 @@ def train(
     result = run_training(
         loaded,
         address=address,
-        verbose=Flags.debug,
+        verbose=is_debug(ctx),
         on_epoch=print_epoch(epochs),
         on_placement=print_placement,
         resume_run=unfinished if resume else None,

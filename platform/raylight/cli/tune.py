@@ -6,12 +6,13 @@ from pathlib import Path
 
 import typer
 
-from raylight.cli.common import ADDRESS, OVERRIDES, SPEC, Flags
+from raylight.cli.common import ADDRESS, OVERRIDES, SPEC, is_debug
 from raylight.cli.output import console, print_plan, print_status, print_trial, print_tuning
 from raylight.components import load_checked
 
 
 def tune(
+    ctx: typer.Context,
     spec: Path = SPEC,
     overrides: list[str] = OVERRIDES,
     address: str | None = ADDRESS,
@@ -30,7 +31,7 @@ def tune(
     result = run_tuning(
         loaded,
         address=address,
-        verbose=Flags.debug,
+        verbose=is_debug(ctx),
         on_trial=print_trial,
         on_status=print_status,
         on_plan=print_plan,

@@ -1,8 +1,9 @@
 """A Ray Jobs API client with the cluster's token attached, and errors that say what went wrong.
 
 Ray 2.60 clients attach the token only when RAY_AUTH_MODE=token is set; Raylight always sends it
-when one is available (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token). The token is
-never printed or logged: error messages name where it came from, not what it is.
+when one is available (`raylight.cluster.find_token`: RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or
+~/.ray/auth_token). The token is never printed or logged: error messages name where it came
+from, not what it is.
 """
 
 from __future__ import annotations
@@ -10,38 +11,19 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import TypeVar
 
 import requests
 from ray.exceptions import AuthenticationError
 from ray.job_submission import JobSubmissionClient
 
+from raylight.cluster import Token, find_token
 from raylight.errors import JobError
 
 DEFAULT_ADDRESS = "http://127.0.0.1:8265"
 ADDRESS_ENV = "RAY_API_SERVER_ADDRESS"
 AGENT_WAIT_S = 60
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Token:
-    value: str
-    source: str  # where it was found, safe to show
-
-    def __repr__(self) -> str:  # never let the value reach a log line or a traceback
-        return f"Token(source={self.source!r})"
-
-
-def find_token() -> Token | None:
-    if os.environ.get("RAY_AUTH_TOKEN"):
-        return Token(os.environ["RAY_AUTH_TOKEN"].strip(), "RAY_AUTH_TOKEN")
-    path = Path(os.environ.get("RAY_AUTH_TOKEN_PATH", "~/.ray/auth_token")).expanduser()
-    if path.is_file():
-        return Token(path.read_text().strip(), str(path))
-    return None
 
 
 def resolve_address(address: str | None) -> str:

@@ -20,14 +20,13 @@ from typing import Any
 
 from ray.job_submission import JobDetails, JobStatus, JobSubmissionClient
 
-import raylight
-from raylight.cluster import UPLOAD_EXCLUDES
+from raylight.cluster import UPLOAD_EXCLUDES, build_runtime_env, find_token
 from raylight.components import load_checked
 from raylight.errors import JobError
-from raylight.jobs.client import call, find_token, make_client, resolve_address
+from raylight.jobs.client import call, make_client, resolve_address
 from raylight.jobs.packaging import is_too_large, too_large_message
+from raylight.runs.provenance import git_commit
 from raylight.spec import LoadedSpec, load_spec
-from raylight.training.records import git_commit
 
 REMOTE_VERBS = ("train", "tune", "run", "validate")
 METADATA_PREFIX = "raylight."
@@ -100,16 +99,10 @@ def _submit(
 def job_runtime_env(loaded: LoadedSpec) -> dict[str, Any]:
     """The project and Raylight uploaded; the spec's run.env and requirements on the cluster."""
     run = loaded.spec.run
-    env: dict[str, Any] = {
-        "working_dir": str(loaded.project_root),
-        "excludes": UPLOAD_EXCLUDES,
-        "py_modules": [str(Path(raylight.__file__).parent)],
-    }
-    if run.env:
-        env["env_vars"] = dict(run.env)
-    if run.requirements:
-        env["pip"] = {"packages": read_requirements(loaded.resolve_path(run.requirements))}
-    return env
+    requirements = (
+        read_requirements(loaded.resolve_path(run.requirements)) if run.requirements else None
+    )
+    return build_runtime_env(loaded.project_root, run.env, upload=True, pip_packages=requirements)
 
 
 def read_requirements(path: Path) -> list[str]:

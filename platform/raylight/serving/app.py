@@ -13,8 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ray import serve
 from ray.serve import Application
 
-from raylight.components import ensure_importable
 from raylight.errors import TargetError
+from raylight.runs.checkpoints import read_meta
+from raylight.runs.provenance import package_versions
 from raylight.serving.http import make_api, token_digest
 from raylight.serving.predictor import NonFiniteOutputError, Predictor
 from raylight.serving.schemas import (
@@ -26,8 +27,6 @@ from raylight.serving.schemas import (
 )
 from raylight.serving.targets import Lineage, resolve_target
 from raylight.spec.schema import ServeSpec
-from raylight.training.checkpoints import read_meta
-from raylight.training.records import package_versions
 
 RETRY_AFTER_S = 1  # what an overloaded or timed-out endpoint tells clients to wait
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -62,7 +61,6 @@ class ServeAppArgs(BaseModel):
 def build_app(args: ServeAppArgs) -> Application:
     """Typed application builder for Serve config files (`import_path: ...app:build_app`)."""
     target = resolve_target(args.spec_path or args.checkpoint_path or "", args.overrides)
-    ensure_importable(target.project_root or Path.cwd())  # the model builder's module
     spec = target.serve_spec
     token = read_token(spec)
     if args.require_token and token is None:

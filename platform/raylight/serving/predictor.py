@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from raylight.training.checkpoints import load_model
+from raylight.runs.checkpoints import load_model
 
 
 class NonFiniteOutputError(ValueError):

@@ -10,12 +10,12 @@ from typing import Any
 from pydantic import BaseModel
 
 from raylight.errors import Problem, SpecError, TargetError
+from raylight.runs.checkpoints import META_FILE, read_meta
+from raylight.runs.records import LATEST_FILE, RECORD_FILE, RunRecord, read_record
 from raylight.spec import load_spec
-from raylight.spec.loader import validate_tree
+from raylight.spec.loader import ensure_importable, validate_tree
 from raylight.spec.overrides import apply_overrides, parse_override
 from raylight.spec.schema import ServeSpec, Spec
-from raylight.training.checkpoints import META_FILE, read_meta
-from raylight.training.records import LATEST_FILE, RECORD_FILE, RunRecord, read_record
 
 
 class Lineage(BaseModel):
@@ -76,6 +76,9 @@ def resolve_target(target: str | Path, overrides: Sequence[str] = ()) -> ServeTa
             f"{target}: not a spec file, a run directory or a Raylight checkpoint directory."
         )
     spec = _checkpoint_spec(checkpoint, overrides)
+    # An entry point of its own: the checkpoint names its model builder by module path, which
+    # imports from the directory `raylight serve` runs in (a spec's target came via load_spec).
+    ensure_importable(Path.cwd())
     return ServeTarget(checkpoint, spec.serve, spec.name, lineage)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +15,7 @@ from pydantic import ValidationError
 
 from raylight.errors import Problem, SpecError
 from raylight.spec.overrides import apply_overrides, parse_override
-from raylight.spec.problems import Loc, problems_from_validation
+from raylight.spec.problems import Loc, line_for, problems_from_validation
 from raylight.spec.schema import (
     Choice,
     Conditional,
@@ -66,6 +67,9 @@ class LoadedSpec:
         """Re-validate with extra dotted overrides (used for Tune samples); raises SpecError."""
         tree = apply_overrides(self.tree, overrides)
         spec = validate_tree(tree, source, {})
+        refused = loop_problems(spec, {})
+        if refused:
+            raise SpecError(source, refused)
         return LoadedSpec(spec=spec, path=self.path, tree=tree, overrides=self.overrides)
 
 
@@ -98,12 +102,27 @@ def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> LoadedSpec:
     tree = apply_overrides(tree, parsed)
     try:
         spec = validate_tree(tree, source, lines)
+        problems.extend(_blame_overrides(loop_problems(spec, lines), parsed))
         problems.extend(check_search_space(spec, tree, lines))
     except SpecError as error:
         problems.extend(_blame_overrides(error.problems, parsed))
     if problems:
         raise SpecError(source, sorted(problems, key=lambda p: p.line or 1_000_000))
-    return LoadedSpec(spec=spec, path=spec_path, tree=tree, overrides=tuple(overrides))
+    loaded = LoadedSpec(spec=spec, path=spec_path, tree=tree, overrides=tuple(overrides))
+    ensure_importable(loaded.project_root)
+    return loaded
+
+
+def ensure_importable(project_root: Path) -> None:
+    """Put the project root on sys.path so `pipelines.digits.model:build_mlp` imports anywhere.
+
+    Called once per entry point: when a spec is loaded, and when `raylight serve` is given a
+    checkpoint instead of a spec (its builders import from the working directory). Workers get
+    the same root through their runtime environment.
+    """
+    root = str(project_root)
+    if root not in sys.path:
+        sys.path.insert(0, root)
 
 
 def validate_tree(tree: Mapping[str, Any], source: str, lines: dict[Loc, int]) -> Spec:
@@ -111,6 +130,33 @@ def validate_tree(tree: Mapping[str, Any], source: str, lines: dict[Loc, int]) -
         return Spec.model_validate(dict(tree))
     except ValidationError as error:
         raise SpecError(source, problems_from_validation(error, Spec, lines)) from None
+
+
+def loop_problems(spec: Spec, lines: dict[Loc, int]) -> list[Problem]:
+    """Every train field the spec's loop kind would refuse or ignore, with what to do instead.
+
+    These are checked after the schema (a checkpoint's stored spec is not re-judged by them),
+    and before anything starts: at `raylight validate`, for every override and sampled value.
+    """
+    loop = spec.train.loop
+    problems = []
+    for dotted, instead in loop.refusals(spec.train):
+        path = ("train", *dotted.split("."))
+        value = _value_at(spec.model_dump(mode="json"), path)
+        problems.append(
+            Problem(
+                ".".join(path),
+                f"train.loop.kind {loop.kind!r} does not take this (got {value!r}); {instead}.",
+                line_for(path, lines),
+            )
+        )
+    return problems
+
+
+def _value_at(tree: Any, path: tuple[str, ...]) -> Any:
+    for key in path:
+        tree = tree[key]
+    return tree
 
 
 def _blame_overrides(problems: Sequence[Problem], overrides: Mapping[str, Any]) -> list[Problem]:
@@ -135,6 +181,7 @@ def check_search_space(spec: Spec, tree: Mapping[str, Any], lines: dict[Loc, int
     if spec.tune is None:
         return []
     problems = []
+    already = {p.path for p in loop_problems(spec, {})}  # reported for the spec itself
     for key, distribution in spec.tune.search_space.items():
         where = f"tune.search_space.{key}"
         line = lines.get(("tune", "search_space", key))
@@ -144,7 +191,10 @@ def check_search_space(spec: Spec, tree: Mapping[str, Any], lines: dict[Loc, int
             continue
         for overrides in _representative_overrides(key, distribution, spec.tune.search_space):
             try:
-                validate_tree(apply_overrides(tree, overrides), "", {})
+                sampled = validate_tree(apply_overrides(tree, overrides), "", {})
+                refused = [p for p in loop_problems(sampled, {}) if p.path not in already]
+                if refused:
+                    raise SpecError("", refused)
             except SpecError as error:
                 reasons = "; ".join(p.render() for p in error.problems)
                 value = overrides[key]

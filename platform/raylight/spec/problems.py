@@ -38,7 +38,7 @@ def problems_from_validation(
             Problem(
                 path=format_path(place.path),
                 message=_message(item, place),
-                line=_line_for(place.path, lines),
+                line=line_for(place.path, lines),
             )
         )
     return problems
@@ -105,7 +105,8 @@ def _describe(field: FieldInfo | None) -> str:
     return f" Expected: {field.description}" if field and field.description else ""
 
 
-def _line_for(path: tuple[int | str, ...], lines: dict[Loc, int]) -> int | None:
+def line_for(path: tuple[int | str, ...], lines: dict[Loc, int]) -> int | None:
+    """The line of `path`, or of its nearest ancestor that has one."""
     for end in range(len(path), 0, -1):
         if path[:end] in lines:
             return lines[path[:end]]

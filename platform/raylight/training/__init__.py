@@ -1,5 +1,16 @@
-"""The training layer: a Ray Train TorchTrainer worker group runs the managed PyTorch loop."""
+"""The training layer: a Ray Train TorchTrainer worker group runs one of the loop kinds.
 
-from raylight.training.trainer import TrainingResult, run_training, unfinished_training
+Imported lazily: a worker that imports one loop kind's module does not load the driver.
+"""
+
+from typing import Any
 
 __all__ = ["TrainingResult", "run_training", "unfinished_training"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from raylight.training import trainer
+
+        return getattr(trainer, name)
+    raise AttributeError(name)

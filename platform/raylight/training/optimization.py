@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from raylight.spec.schema import EarlyStoppingSpec, LrScheduleSpec, OptimizerSpec
+from raylight.spec.train import EarlyStoppingSpec, LrScheduleSpec, OptimizerSpec
 
 
 def build_optimizer(spec: OptimizerSpec, params: Iterator[nn.Parameter]) -> torch.optim.Optimizer:
@@ -27,8 +27,13 @@ def build_optimizer(spec: OptimizerSpec, params: Iterator[nn.Parameter]) -> torc
 
 
 def steps_per_epoch(train_rows: int, world_size: int, batch_size: int, accumulate: int) -> int:
-    """Optimizer steps one rank takes per epoch (Ray Data splits rows evenly across ranks)."""
-    rows_per_rank = math.ceil(train_rows / max(world_size, 1))
+    """Optimizer steps one rank takes per epoch; every loop kind that needs the count uses this.
+
+    Ray Train splits the training split with `streaming_split(equal=True)`: each rank gets
+    train_rows // world_size rows (the remainder is dropped), in batches of batch_size, with an
+    optimizer step every `accumulate` batches and one for a partial group at the end.
+    """
+    rows_per_rank = train_rows // max(world_size, 1)
     return max(1, math.ceil(math.ceil(rows_per_rank / batch_size) / accumulate))
 
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from raylight.training.polling import polling
 
 PLACEMENT_FILE = "placement.jsonl"
 WORKER_CLASS = "RayTrainWorker"  # Ray Train V2's worker actor
@@ -79,28 +80,25 @@ def watch_placement(
     import ray
 
     job_id = ray.get_runtime_context().get_job_id()
-    stop = threading.Event()
+    last: Placement | None = None
 
-    def watch() -> None:
-        last: Placement | None = None
-        while not stop.wait(poll_s):
-            try:
-                placement = live_workers(job_id)
-            except Exception as error:
-                logger.debug("placement watch stopped: %s", error)
-                return
-            if len(placement.nodes) == workers and placement != last:
-                last = placement
-                _append(run_path / PLACEMENT_FILE, placement)
-                emit(placement)
+    def watch(final: bool) -> bool:
+        nonlocal last
+        if final:
+            return False
+        try:
+            placement = live_workers(job_id)
+        except Exception as error:
+            logger.debug("placement watch stopped: %s", error)
+            return False
+        if len(placement.nodes) == workers and placement != last:
+            last = placement
+            _append(run_path / PLACEMENT_FILE, placement)
+            emit(placement)
+        return True
 
-    thread = threading.Thread(target=watch, name="raylight-placement", daemon=True)
-    thread.start()
-    try:
+    with polling(watch, poll_s=poll_s, name="raylight-placement", join_timeout_s=poll_s + 12):
         yield
-    finally:
-        stop.set()
-        thread.join(timeout=poll_s + 12)
 
 
 def _append(path: Path, placement: Placement) -> None:

@@ -6,33 +6,26 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import ray.train
 from ray.train.torch import TorchTrainer
 
-from raylight.cluster import connect, embedded_num_cpus
-from raylight.components import ensure_importable
+from raylight.cluster import ClusterInfo, connect, embedded_num_cpus
 from raylight.errors import RunError
 from raylight.preprocessing.datasets import PreparedData, prepare_datasets
 from raylight.preprocessing.transforms import Task
+from raylight.runs.checkpoints import META_FILE
+from raylight.runs.history import METRICS_FILE
+from raylight.runs.records import new_run_name, record_finished_run, unfinished_run
 from raylight.spec import LoadedSpec
-from raylight.spec.schema import HfTrainerLoop, LightningLoop, RayTrainLoop, Spec, TrainSpec
+from raylight.spec.schema import Spec
+from raylight.spec.train import TrainSpec
 from raylight.storage import check_storage
-from raylight.training.checkpoints import META_FILE
+from raylight.training.loops import LoopSetup, build_worker_plan
 from raylight.training.placement import Placement, PlacementCallback, watch_placement
-from raylight.training.progress import METRICS_FILE, MetricsLog, follow_metrics
-from raylight.training.records import (
-    RunRecord,
-    git_commit,
-    new_run_name,
-    now_iso,
-    package_versions,
-    unfinished_run,
-    write_record,
-)
+from raylight.training.progress import MetricsLog, follow_metrics
 from raylight.training.scaling import (
     RAY_DATA_CPUS,
     build_run_config,
@@ -40,13 +33,6 @@ from raylight.training.scaling import (
     check_fits_cluster,
     cpus_per_run,
     train_workers,
-)
-from raylight.training.torch_loop import train_fn_per_worker
-from raylight.training.user_loop import (
-    ServableCheckpoints,
-    loop_environment,
-    run_user_loop,
-    user_loop_config,
 )
 
 logger = logging.getLogger(__name__)
@@ -72,6 +58,7 @@ def run_training(
     on_epoch: EpochCallback | None = None,
     on_placement: PlacementCallback | None = None,
     resume_run: Path | None = None,
+    cluster: ClusterInfo | None = None,
 ) -> TrainingResult:
     """Train the spec once on a Ray Train worker group and record its best checkpoint.
 
@@ -79,19 +66,20 @@ def run_training(
     `resume_run` (see `unfinished_training`) continues a run whose driver died: Ray Train
     resumes a run started again under the same name and storage path from its latest
     checkpoint, so only the epochs after that checkpoint are trained again. `on_placement`
-    hears which nodes the workers are on, each time the group (re)starts.
+    hears which nodes the workers are on, each time the group (re)starts. `cluster`: a Ray the
+    caller already connected (`run_workflow`), used instead of connecting here.
     """
     spec = loaded.spec
-    ensure_importable(loaded.project_root)
     with connect(
         address,
         num_cpus=embedded_num_cpus(cpus_per_run(spec.resources) + RAY_DATA_CPUS),
         project_root=loaded.project_root,
         verbose=verbose,
         env=spec.run.env,
-    ) as cluster:
-        check_fits_cluster(spec.resources, cluster.num_cpus, cluster.num_gpus)
-        check_storage(loaded.storage_path, cluster)
+        existing=cluster,
+    ) as connected:
+        check_fits_cluster(spec.resources, connected.num_cpus, connected.num_gpus)
+        check_storage(loaded.storage_path, connected)
         prepared = prepare_datasets(spec.data, task_for(spec.train), loaded.base_dir)
         run_path = resume_run or (
             loaded.storage_path / spec.name / new_run_name(_run_prefix(loaded.spec_hash))
@@ -114,19 +102,15 @@ def run_training(
         metric_value=float(metrics[spec.train.metric]),
         metrics=metrics,
     )
-    write_record(
-        RunRecord(
-            kind="train",
-            spec_name=spec.name,
-            spec_hash=loaded.spec_hash,
-            run_path=str(run_path),
-            checkpoint_path=str(checkpoint),
-            metric=training.metric,
-            metric_value=training.metric_value,
-            finished_at=now_iso(),
-            git_commit=git_commit(loaded.project_root),
-            packages=package_versions(),
-        )
+    record_finished_run(
+        "train",
+        spec_name=spec.name,
+        spec_hash=loaded.spec_hash,
+        run_path=run_path,
+        checkpoint_path=checkpoint,
+        metric=training.metric,
+        metric_value=training.metric_value,
+        project_root=loaded.project_root,
     )
     return training
 
@@ -165,47 +149,23 @@ def build_trainer(
 ) -> TorchTrainer:
     """The TorchTrainer for one run; used as is by tuning for each trial.
 
-    `start_from`: a checkpoint directory the run begins from (a PBT donor's), unless the run has
-    a checkpoint of its own to resume (Train V2 dropped `resume_from_checkpoint`).
+    The loop kind (`training.loops`) supplies the per-worker function, its config and any
+    controller callbacks. `start_from`: a checkpoint directory the run begins from (a PBT
+    donor's), unless the run has a checkpoint of its own to resume (Train V2 dropped
+    `resume_from_checkpoint`).
     """
-    loop = spec.train.loop
-    function: Callable[[dict[str, Any]], None] = train_fn_per_worker
-    config = {**loop_config(spec, spec_hash, prepared), "start_from": start_from}
-    if isinstance(loop, LightningLoop):
-        from raylight.training.lightning_loop import train_fn_lightning  # optional dependency
-
-        function = train_fn_lightning
-        run_path = Path(run_config.storage_path or ".") / (run_config.name or "")
-        config = {**loop_config(spec, spec_hash, prepared), "run_path": str(run_path)}
-    elif isinstance(loop, HfTrainerLoop):
-        from raylight.training.hf_loop import train_fn_hf  # optional dependency
-
-        function = train_fn_hf
-    elif isinstance(loop, RayTrainLoop):
-        function = partial(run_user_loop, loop.function, loop_environment(spec))
-        config = user_loop_config(spec, prepared)
-        stamp = ServableCheckpoints(
-            spec, spec_hash, prepared.preprocessing.to_dict(), run_id=run_config.name or ""
-        )
-        callbacks = [stamp, *(run_config.callbacks or [])]
+    run_path = Path(run_config.storage_path or ".") / (run_config.name or "")
+    plan = build_worker_plan(LoopSetup(spec, spec_hash, prepared, run_path, start_from))
+    if plan.callbacks:
+        callbacks = [*plan.callbacks, *(run_config.callbacks or [])]
         run_config = replace(run_config, callbacks=callbacks)  # type: ignore[arg-type]
     return TorchTrainer(
-        function,
-        train_loop_config=config,
+        plan.function,
+        train_loop_config=plan.config,
         scaling_config=build_scaling_config(spec.resources),
         run_config=run_config,
         datasets={"train": prepared.train, "val": prepared.val},
     )
-
-
-def loop_config(spec: Spec, spec_hash: str, prepared: PreparedData) -> dict[str, Any]:
-    """What the managed loop is given: plain JSON, re-validated on the other side."""
-    return {
-        "spec": spec.model_dump(mode="json"),
-        "spec_hash": spec_hash,
-        "preprocessing": prepared.preprocessing.to_dict(),
-        "train_rows": prepared.num_train_rows,  # sizes the per-step lr schedule
-    }
 
 
 def fit(trainer: TorchTrainer, run_path: Path) -> ray.train.Result:

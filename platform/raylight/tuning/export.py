@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from raylight.training.progress import METRICS_FILE
+from raylight.runs.history import METRICS_FILE
 
 if TYPE_CHECKING:
     from raylight.tuning.live import TrialSummary

@@ -25,12 +25,16 @@ from ray.util.queue import Empty, Queue
 from torch import nn
 
 from raylight.preprocessing.datasets import PreparedData
+from raylight.runs.history import METRICS_FILE, append_metrics
 from raylight.spec import LoadedSpec
-from raylight.spec.schema import PbtScheduler, ResourcesSpec, Spec
-from raylight.training.progress import METRICS_FILE, MetricsLog, append_metrics
+from raylight.spec.resources import ResourcesSpec
+from raylight.spec.schema import Spec
+from raylight.spec.tune import PbtScheduler
+from raylight.training.loops.config import LoopConfig
+from raylight.training.loops.managed import run_loop
+from raylight.training.progress import MetricsLog
 from raylight.training.scaling import build_run_config
-from raylight.training.torch_loop import run_loop
-from raylight.training.trainer import build_trainer, fit, loop_config
+from raylight.training.trainer import build_trainer, fit
 from raylight.tuning.plan import TRIAL_DRIVER_MEMORY_BYTES
 from raylight.tuning.search_space import applied_values
 
@@ -183,7 +187,13 @@ def run_in_process_trial(
         metrics_path=trials_path / trial_id / METRICS_FILE,
         use_gpu=trial.spec.resources.gpus_per_worker > 0,
     )
-    run_loop(loop_config(trial.spec, trial.spec_hash, prepared), session)
+    loop_config = LoopConfig(
+        spec=trial.spec,
+        spec_hash=trial.spec_hash,
+        preprocessing=prepared.preprocessing,
+        train_rows=prepared.num_train_rows,
+    )
+    run_loop(loop_config, session)
 
 
 class TuneTrialSession:

@@ -16,23 +16,14 @@ from typing import Any
 import ray.train
 from ray import tune
 
-from raylight.cluster import connect, embedded_num_cpus, local_num_gpus
-from raylight.components import ensure_importable
+from raylight.cluster import ClusterInfo, connect, embedded_num_cpus, local_num_gpus
 from raylight.errors import Problem, RunError, SpecError
 from raylight.preprocessing.datasets import prepare_datasets
+from raylight.runs.checkpoints import read_meta
+from raylight.runs.records import new_run_name, record_finished_run, unfinished_run
 from raylight.spec import LoadedSpec
 from raylight.spec.schema import Spec
 from raylight.storage import check_storage
-from raylight.training.checkpoints import read_meta
-from raylight.training.records import (
-    RunRecord,
-    git_commit,
-    new_run_name,
-    now_iso,
-    package_versions,
-    unfinished_run,
-    write_record,
-)
 from raylight.training.scaling import RAY_DATA_CPUS, cpus_per_run
 from raylight.training.trainer import ERROR_LINE, best_checkpoint, task_for
 from raylight.tuning.export import export_history, export_trials, load_history
@@ -85,10 +76,13 @@ def run_tuning(
     on_trial: TrialCallback | None = None,
     on_status: StatusCallback | None = None,
     on_plan: Callable[[SweepPlan], None] | None = None,
+    cluster: ClusterInfo | None = None,
 ) -> TuningResult:
-    """Run the spec's sweep and record the best trial's best checkpoint as the spec's latest."""
+    """Run the spec's sweep and record the best trial's best checkpoint as the spec's latest.
+
+    `cluster`: a Ray the caller already connected (`run_workflow`), used instead of connecting.
+    """
     spec = _require_tune(loaded)
-    ensure_importable(loaded.project_root)
     check_search_available(spec.tune)  # type: ignore[arg-type]
     with connect(
         address,
@@ -96,11 +90,12 @@ def run_tuning(
         project_root=loaded.project_root,
         verbose=verbose,
         env=spec.run.env,
-    ) as cluster:
-        check_storage(loaded.storage_path, cluster)
+        existing=cluster,
+    ) as connected:
+        check_storage(loaded.storage_path, connected)
         sweep_path, resuming = find_sweep(loaded.storage_path / spec.name, loaded.spec_hash)
         plan = replace(
-            plan_sweep(spec, cluster.num_cpus, cluster.num_gpus),
+            plan_sweep(spec, connected.num_cpus, connected.num_gpus),
             resumes=str(sweep_path) if resuming else None,
         )
         if on_plan:
@@ -242,20 +237,16 @@ def _summarize(loaded: LoadedSpec, grid: tune.ResultGrid, sweep_path: Path) -> T
         history_csv=export_history(history, sweep_path),
         report_html=write_report(sweep_path, ranked, history, metric, mode),
     )
-    write_record(
-        RunRecord(
-            kind="tune",
-            spec_name=spec.name,
-            spec_hash=loaded.spec_hash,
-            run_path=str(sweep_path),
-            checkpoint_path=str(checkpoint),
-            metric=metric,
-            metric_value=tuning.metric_value,
-            finished_at=now_iso(),
-            git_commit=git_commit(loaded.project_root),
-            packages=package_versions(),
-            trial_id=best_id,
-        )
+    record_finished_run(
+        "tune",
+        spec_name=spec.name,
+        spec_hash=loaded.spec_hash,
+        run_path=sweep_path,
+        checkpoint_path=checkpoint,
+        metric=metric,
+        metric_value=tuning.metric_value,
+        project_root=loaded.project_root,
+        trial_id=best_id,
     )
     return tuning
 

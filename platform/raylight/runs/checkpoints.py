@@ -8,7 +8,6 @@ is written last, with an atomic rename, so a directory without it is never treat
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 from raylight.components import call_model_builder
 from raylight.errors import TargetError
 from raylight.preprocessing.transforms import FittedPreprocessing
+from raylight.runs.files import write_json_atomic
+from raylight.runs.weights import plain_state_dict, read_weights
 from raylight.spec.schema import Spec
 
 if TYPE_CHECKING:
@@ -42,19 +43,22 @@ class CheckpointMeta:
     @classmethod
     def of_epoch(
         cls,
-        loop_config: dict[str, Any],
+        *,
+        spec: dict[str, Any],
+        spec_hash: str,
+        preprocessing: dict[str, Any],
         metrics: dict[str, float],
         run_id: str | None,
         started_from: dict[str, Any] | None = None,
     ) -> CheckpointMeta:
-        """The metadata of an epoch's checkpoint, from the config every loop kind is given."""
+        """The metadata of an epoch's checkpoint; `epoch` is the metrics' own."""
         import raylight
 
         return cls(
-            spec=loop_config["spec"],
-            spec_hash=loop_config["spec_hash"],
-            preprocessing=loop_config["preprocessing"],
-            epoch=int(metrics["epoch"]),
+            spec=spec,
+            spec_hash=spec_hash,
+            preprocessing=preprocessing,
+            epoch=int(metrics.get("epoch", 0)),
             metrics=metrics,
             raylight_version=raylight.__version__,
             run_id=run_id,
@@ -91,13 +95,7 @@ def save_checkpoint(
     write_json_atomic(directory / META_FILE, asdict(meta))
 
 
-def save_servable(
-    directory: Path,
-    model: torch.nn.Module,
-    loop_config: dict[str, Any],
-    metrics: dict[str, float],
-    run_id: str,
-) -> None:
+def save_servable(directory: Path, model: torch.nn.Module, meta: CheckpointMeta) -> None:
     """Write what `raylight serve` reads: the weights as safetensors, then the metadata.
 
     For loops whose own resume checkpoint sits beside it (Lightning, the HF Trainer).
@@ -105,29 +103,25 @@ def save_servable(
     from safetensors.torch import save_model
 
     save_model(model, str(directory / MODEL_FILE))
-    meta = CheckpointMeta.of_epoch(loop_config, metrics, run_id)
     write_json_atomic(directory / META_FILE, asdict(meta))
 
 
-def weights_digest(model: torch.nn.Module) -> str:
-    """sha256 over a model's tensors (names, dtypes, shapes, values), independent of file layout."""
-    import hashlib
+def make_servable(directory: Path, weights_file: str, meta: CheckpointMeta) -> None:
+    """Add `model.safetensors` (from the loop's own weights file) and the metadata, atomically.
 
-    import torch
+    For checkpoints a user's loop wrote in its own layout (`train.loop.weights_file`).
+    """
+    from safetensors.torch import save_file
 
-    digest = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        values = tensor.detach().to("cpu").contiguous()
-        digest.update(f"{name}:{values.dtype}:{tuple(values.shape)}".encode())
-        digest.update(values.view(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
-
-
-def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    """Write JSON so that readers see either the old file or the whole new one."""
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    temporary.write_text(json.dumps(data, indent=2, sort_keys=True, default=str))
-    os.replace(temporary, path)
+    source = directory / weights_file
+    if not source.is_file():
+        present = sorted(p.name for p in directory.iterdir())
+        raise ValueError(f"no {weights_file} in it (train.loop.weights_file); it has {present}")
+    state = plain_state_dict(read_weights(source))
+    temporary = directory / f".{MODEL_FILE}.tmp"
+    save_file(state, str(temporary))
+    temporary.replace(directory / MODEL_FILE)
+    write_json_atomic(directory / META_FILE, asdict(meta))
 
 
 def read_meta(directory: Path) -> CheckpointMeta:

@@ -1,4 +1,4 @@
-"""The managed training loop: plain PyTorch, run by every Ray Train worker, top to bottom.
+"""The managed loop (`train.loop.kind: managed`): plain PyTorch on every worker, top to bottom.
 
 The same loop runs inside an in-process Tune trial; `LoopSession` is the only difference.
 """
@@ -17,17 +17,13 @@ import torch.distributed as dist
 from torch import nn
 
 from raylight.components import call_model_builder
-from raylight.preprocessing.transforms import FittedPreprocessing
-from raylight.spec.schema import Spec, TrainSpec
-from raylight.training.checkpoints import (
-    MODEL_FILE,
-    CheckpointMeta,
-    load_training_state,
-    read_meta,
-    save_checkpoint,
-    weights_digest,
-)
+from raylight.runs.checkpoints import MODEL_FILE, load_training_state, read_meta, save_checkpoint
+from raylight.runs.weights import weights_digest
+from raylight.spec.train import TrainSpec
 from raylight.training.loop_session import LoopSession, TrainWorkerSession
+from raylight.training.loops import LoopSetup, WorkerPlan
+from raylight.training.loops.config import LoopConfig
+from raylight.training.loops.shards import shuffle_options
 from raylight.training.optimization import (
     EarlyStopping,
     build_lr_scheduler,
@@ -42,25 +38,28 @@ from raylight.training.sharding import (
     shard_model,
 )
 
-SHUFFLE_BUFFER_BATCHES = 16
+
+def build_worker_plan(setup: LoopSetup) -> WorkerPlan:
+    return WorkerPlan(train_fn_per_worker, setup.loop_config().to_dict())
 
 
 def train_fn_per_worker(config: dict[str, Any]) -> None:
     """The Ray Train entry point: the managed loop on this worker's rank."""
-    run_loop(config, TrainWorkerSession(start_from=config.get("start_from")))
+    loop_config = LoopConfig.from_dict(config)  # the one untyped boundary: re-validated first
+    run_loop(loop_config, TrainWorkerSession(start_from=loop_config.start_from))
 
 
-def run_loop(config: dict[str, Any], session: LoopSession) -> None:
-    """Train `config["spec"]` on this rank's data; rank 0 writes one checkpoint per epoch.
+def run_loop(config: LoopConfig, session: LoopSession) -> None:
+    """Train `config.spec` on this rank's data; rank 0 writes one checkpoint per epoch.
 
     Metrics are sums all-reduced over every rank, so the reported values describe the whole
     validation split, not rank 0's share of it. After a restart (or a PBT exploit) every rank
     continues from the session's checkpoint: weights, optimizer, lr schedule, grad scaler,
     early-stopping counters, epoch, RNG.
     """
-    spec = Spec.model_validate(config["spec"])  # the one untyped boundary: re-validate first
+    spec = config.spec
     train = spec.train
-    preprocessing = FittedPreprocessing.from_dict(config["preprocessing"])
+    preprocessing = config.preprocessing
     device = session.device
     torch.manual_seed(train.seed)
 
@@ -72,7 +71,7 @@ def run_loop(config: dict[str, Any], session: LoopSession) -> None:
     if train.compile:
         model = torch.compile(model)
     steps = steps_per_epoch(
-        config["train_rows"], session.world_size, train.batch_size, train.accumulate_grad_batches
+        config.train_rows, session.world_size, train.batch_size, train.accumulate_grad_batches
     )
     parts = _build_parts(train, model, device, steps)
     start_epoch = _resume(parts, resumed, train, model)
@@ -156,12 +155,7 @@ def _autocast(device: torch.device, precision: str) -> torch.autocast:
 def _batches(
     shard: Any, train: TrainSpec, device: torch.device, shuffle_seed: int | None = None
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    shuffle = {}
-    if shuffle_seed is not None:
-        shuffle = {
-            "local_shuffle_buffer_size": train.batch_size * SHUFFLE_BUFFER_BATCHES,
-            "local_shuffle_seed": train.seed * 100_003 + shuffle_seed,
-        }
+    shuffle = shuffle_options(train, shuffle_seed) if shuffle_seed is not None else {}
     for batch in shard.iter_torch_batches(batch_size=train.batch_size, device=device, **shuffle):
         yield batch["features"], batch["label"]
 
@@ -213,7 +207,7 @@ def _report(
     metrics: dict[str, float],
     model: nn.Module,
     parts: _Parts,
-    config: dict[str, Any],
+    config: LoopConfig,
     started_from: dict[str, Any] | None,
 ) -> None:
     """Every rank reports (it is a barrier); only rank 0 contributes a checkpoint.
@@ -222,7 +216,7 @@ def _report(
     """
     weights: nn.Module | dict[str, torch.Tensor] = model
     optimizer_state, optimizer_format = parts.optimizer.state_dict(), None
-    if config["spec"]["train"].get("strategy") == "fsdp":
+    if config.spec.train.strategy == "fsdp":
         weights, optimizer_state = full_state(model, parts.optimizer)
         optimizer_format = SHARDED_OPTIMIZER_FORMAT
     with tempfile.TemporaryDirectory() as directory:
@@ -230,7 +224,7 @@ def _report(
         if session.rank == 0:
             state = {
                 "epoch": int(metrics["epoch"]),
-                "optimizer_name": config["spec"]["train"]["optimizer"]["name"],
+                "optimizer_name": config.spec.train.optimizer.name,
                 "optimizer": optimizer_state,
                 "optimizer_format": optimizer_format,
                 "lr_scheduler": parts.scheduler.state_dict(),
@@ -240,7 +234,7 @@ def _report(
                 ),
                 "torch_rng": torch.get_rng_state(),
             }
-            meta = CheckpointMeta.of_epoch(config, metrics, session.run_id, started_from)
+            meta = config.checkpoint_meta(metrics, session.run_id, started_from)
             save_checkpoint(Path(directory), weights, state, meta)
             checkpoint = ray.train.Checkpoint.from_directory(directory)
         session.report(metrics, checkpoint)

@@ -23,12 +23,19 @@ import ray.train
 from raylight.components import call_builder, call_model_builder
 from raylight.errors import ComponentError
 from raylight.preprocessing.transforms import FittedPreprocessing
-from raylight.spec.schema import LightningLoop, Spec, TrainSpec
-from raylight.training.checkpoints import save_servable
+from raylight.runs.checkpoints import save_servable
+from raylight.spec.schema import Spec
+from raylight.spec.train import LightningLoop, TrainSpec
+from raylight.training.loops import LoopSetup, WorkerPlan
+from raylight.training.loops.config import LoopConfig
+from raylight.training.loops.shards import shuffle_options
 
 LIGHTNING_CHECKPOINT = "lightning.ckpt"
 PRECISION = {"32": "32-true", "bf16": "bf16-mixed", "fp16": "16-mixed"}
-SHUFFLE_BUFFER_BATCHES = 16
+
+
+def build_worker_plan(setup: LoopSetup) -> WorkerPlan:
+    return WorkerPlan(train_fn_lightning, setup.loop_config().to_dict())
 
 
 def train_fn_lightning(config: dict[str, Any]) -> None:
@@ -36,9 +43,10 @@ def train_fn_lightning(config: dict[str, Any]) -> None:
     from lightning.pytorch.loggers import CSVLogger
     from ray.train.lightning import RayDDPStrategy, RayLightningEnvironment, prepare_trainer
 
-    spec = Spec.model_validate(config["spec"])
+    loop_config = LoopConfig.from_dict(config)
+    spec = loop_config.spec
     train = spec.train
-    preprocessing = FittedPreprocessing.from_dict(config["preprocessing"])
+    preprocessing = loop_config.preprocessing
     pl.seed_everything(train.seed, workers=True, verbose=False)
     module = call_model_builder(spec.model.builder, spec.model.kwargs, preprocessing.model_inputs())
     if not isinstance(module, pl.LightningModule):
@@ -46,7 +54,7 @@ def train_fn_lightning(config: dict[str, Any]) -> None:
             f"model.builder {spec.model.builder!r} returned a {type(module).__name__}; "
             "train.loop.kind 'lightning' needs a lightning.pytorch.LightningModule."
         )
-    run_path = Path(config["run_path"])
+    run_path = Path(loop_config.run_path or ".")
     trainer = pl.Trainer(
         max_epochs=train.epochs,
         accelerator="auto",
@@ -56,7 +64,7 @@ def train_fn_lightning(config: dict[str, Any]) -> None:
         precision=PRECISION[train.precision],  # type: ignore[arg-type]
         accumulate_grad_batches=train.accumulate_grad_batches,
         gradient_clip_val=train.gradient_clip_norm,
-        callbacks=[ReportToRayTrain(config)],
+        callbacks=[ReportToRayTrain(loop_config)],
         default_root_dir=run_path / "lightning",
         logger=CSVLogger(run_path / "lightning", name="logs"),
         enable_progress_bar=False,
@@ -135,10 +143,7 @@ class ShardBatches:
         shuffle = {}
         if self.shuffle:
             self.epoch += 1
-            shuffle = {
-                "local_shuffle_buffer_size": self.train.batch_size * SHUFFLE_BUFFER_BATCHES,
-                "local_shuffle_seed": self.train.seed * 100_003 + self.epoch,
-            }
+            shuffle = shuffle_options(self.train, self.epoch)
         return iter(self.shard.iter_torch_batches(batch_size=self.train.batch_size, **shuffle))
 
 
@@ -149,7 +154,7 @@ class ReportToRayTrain(pl.Callback):
     `val_*` metrics logged with `sync_dist=True` are already averaged over the ranks.
     """
 
-    def __init__(self, config: dict[str, Any]) -> None:
+    def __init__(self, config: LoopConfig) -> None:
         super().__init__()
         self.config = config
 
@@ -165,7 +170,8 @@ class ReportToRayTrain(pl.Callback):
             checkpoint = None
             if trainer.global_rank == 0:
                 run_id = ray.train.get_context().get_experiment_name()
-                save_servable(Path(directory), pl_module, self.config, metrics, run_id)
+                meta = self.config.checkpoint_meta(metrics, run_id)
+                save_servable(Path(directory), pl_module, meta)
                 checkpoint = ray.train.Checkpoint.from_directory(directory)
             ray.train.report(metrics, checkpoint=checkpoint)
             trainer.strategy.barrier()

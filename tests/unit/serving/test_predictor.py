@@ -1,7 +1,9 @@
-"""A replica's Predictor on a GPU answers what it answers on the CPU (skipped without CUDA)."""
+"""A replica's Predictor: what it imports, and on a GPU the answers it gives on the CPU."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,12 +13,20 @@ import torch
 from raylight.serving.predictor import Predictor
 from tests.unit.test_checkpoints import write_checkpoint
 
-pytestmark = [
-    pytest.mark.gpu,
-    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA"),
-]
+
+def test_the_predictor_imports_neither_ray_train_nor_the_training_driver() -> None:
+    """A Serve replica reads a checkpoint through raylight.runs, not the code that trained it."""
+    code = (
+        "import sys, raylight.serving.predictor; "
+        "print(sorted(m for m in sys.modules if m.startswith(('ray.train', 'raylight.training'))))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
 
 
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_predictions_on_the_gpu_equal_the_cpu_ones(tmp_path: Path) -> None:
     write_checkpoint(tmp_path)
     records = [

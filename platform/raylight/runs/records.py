@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import json
 import secrets
-import subprocess
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 from typing import Literal
 
 from raylight.errors import TargetError
-from raylight.training.checkpoints import write_json_atomic
+from raylight.runs.files import write_json_atomic
+from raylight.runs.provenance import git_commit, package_versions
 
 LATEST_FILE = "latest.json"
 RECORD_FILE = "raylight_run.json"
@@ -38,50 +37,6 @@ class RunRecord:
     trial_id: str | None = None
     git_commit: str | None = None  # the project's commit ("+dirty" with uncommitted changes)
     packages: dict[str, str] = field(default_factory=dict)  # versions the run trained with
-
-
-PROVENANCE_PACKAGES = (
-    "raylight",
-    "ray",
-    "torch",
-    "numpy",
-    "pandas",
-    "pyarrow",
-    "safetensors",
-    "lightning",
-    "accelerate",
-)
-
-
-def git_commit(project_root: Path) -> str | None:
-    """The project's commit, with "+dirty" when tracked files changed; None outside git."""
-
-    def git(*args: str) -> str:
-        return subprocess.run(
-            ["git", "-C", str(project_root), *args],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-
-    try:
-        commit = git("rev-parse", "HEAD")
-        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return f"{commit}+dirty" if dirty else commit
-
-
-def package_versions() -> dict[str, str]:
-    """Installed versions of the packages that decide what a checkpoint means."""
-    versions = {}
-    for name in PROVENANCE_PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return versions
 
 
 def new_run_name(kind: str) -> str:
@@ -105,10 +60,38 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def write_record(record: RunRecord) -> None:
-    run_path = Path(record.run_path)
+def record_finished_run(
+    kind: Literal["train", "tune"],
+    *,
+    spec_name: str,
+    spec_hash: str,
+    run_path: Path,
+    checkpoint_path: Path,
+    metric: str,
+    metric_value: float,
+    project_root: Path,
+    trial_id: str | None = None,
+) -> RunRecord:
+    """The one writer of run records: a finished run's (or sweep's) record, and `latest.json`.
+
+    Provenance (the project's git commit, package versions) is taken here, as the run ends.
+    """
+    record = RunRecord(
+        kind=kind,
+        spec_name=spec_name,
+        spec_hash=spec_hash,
+        run_path=str(run_path),
+        checkpoint_path=str(checkpoint_path),
+        metric=metric,
+        metric_value=metric_value,
+        finished_at=now_iso(),
+        trial_id=trial_id,
+        git_commit=git_commit(project_root),
+        packages=package_versions(),
+    )
     write_json_atomic(run_path / RECORD_FILE, asdict(record))
     write_json_atomic(run_path.parent / LATEST_FILE, asdict(record))
+    return record
 
 
 def read_record(path: Path) -> RunRecord:

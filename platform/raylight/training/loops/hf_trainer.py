@@ -15,7 +15,6 @@ holding the Trainer's own checkpoint (weights, optimizer, scheduler, scaler, RNG
 from __future__ import annotations
 
 import inspect
-import math
 import shutil
 import tempfile
 from pathlib import Path
@@ -29,27 +28,40 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from raylight.components import call_model_builder, resolve
 from raylight.errors import ComponentError
-from raylight.preprocessing.transforms import FittedPreprocessing
-from raylight.spec.schema import HfTrainerLoop, Spec, TrainSpec
-from raylight.training.checkpoints import save_servable
+from raylight.runs.checkpoints import save_servable
+from raylight.spec.train import HfTrainerLoop, TrainSpec
+from raylight.training.loops import LoopSetup, WorkerPlan
+from raylight.training.loops.config import LoopConfig
+from raylight.training.loops.shards import shuffle_options
+from raylight.training.optimization import steps_per_epoch
 
 HF_CHECKPOINT = "hf_checkpoint"  # the Trainer's checkpoint directory inside Ray's checkpoint
+# The optimizers the spec may name for this kind (spec.train.HfTrainerLoop refuses others).
 OPTIMIZER = {"adamw": "adamw_torch", "sgd": "sgd"}
 FACTORY_ARGS = ("model", "args", "train_dataset", "eval_dataset", "config")
 EVAL_BATCH_SIZE = 256
-SHUFFLE_BUFFER_BATCHES = 16
+
+
+def build_worker_plan(setup: LoopSetup) -> WorkerPlan:
+    return WorkerPlan(train_fn_hf, setup.loop_config().to_dict())
 
 
 def train_fn_hf(config: dict[str, Any]) -> None:
     """The Ray Train entry point: the user's Trainer on this worker, in Ray's process group."""
     from ray.train.huggingface.transformers import prepare_trainer
 
-    spec = Spec.model_validate(config["spec"])
+    loop_config = LoopConfig.from_dict(config)
+    spec = loop_config.spec
     loop = spec.train.loop
     assert isinstance(loop, HfTrainerLoop)
-    preprocessing = FittedPreprocessing.from_dict(config["preprocessing"])
+    preprocessing = loop_config.preprocessing
     world_size = ray.train.get_context().get_world_size()
-    epoch_steps = steps_per_epoch(config["train_rows"], world_size, spec.train)
+    epoch_steps = steps_per_epoch(
+        loop_config.train_rows,
+        world_size,
+        spec.train.batch_size,
+        spec.train.accumulate_grad_batches,
+    )
     model = call_model_builder(spec.model.builder, spec.model.kwargs, preprocessing.model_inputs())
     output_dir = tempfile.mkdtemp(prefix="raylight-hf-")
     factory_inputs = {
@@ -63,7 +75,7 @@ def train_fn_hf(config: dict[str, Any]) -> None:
         },
     }
     trainer = call_factory(loop.trainer, factory_inputs)
-    trainer.add_callback(ReportEpochs(config, epoch_steps))
+    trainer.add_callback(ReportEpochs(loop_config, epoch_steps))
     trainer = prepare_trainer(trainer)
     try:
         checkpoint = ray.train.get_checkpoint()  # after a worker restart or a resumed run
@@ -76,24 +88,11 @@ def train_fn_hf(config: dict[str, Any]) -> None:
         shutil.rmtree(output_dir, ignore_errors=True)
 
 
-def steps_per_epoch(train_rows: int, world_size: int, train: TrainSpec) -> int:
-    """Optimizer steps in one pass over this worker's equal share of the training split."""
-    batches = math.ceil((train_rows // world_size) / train.batch_size)
-    return max(1, math.ceil(batches / train.accumulate_grad_batches))
-
-
 def training_arguments(train: TrainSpec, epoch_steps: int, output_dir: str) -> TrainingArguments:
-    """The spec as TrainingArguments; steps, not epochs: Ray Data shards have no length."""
-    if train.optimizer.name not in OPTIMIZER:
-        raise ComponentError(
-            f"train.optimizer {train.optimizer.name!r}: hf_trainer takes adamw or sgd (or pass "
-            "your own with Trainer(optimizers=...) in the factory)."
-        )
-    if train.early_stopping or train.compile:
-        raise ComponentError(
-            "train.early_stopping and train.compile are the managed loop's; with hf_trainer add "
-            "transformers.EarlyStoppingCallback or TrainingArguments' torch_compile yourself."
-        )
+    """The spec as TrainingArguments; steps, not epochs: Ray Data shards have no length.
+
+    The spec fields this kind cannot honour were refused at validation (HfTrainerLoop.refusals).
+    """
     warmup_steps = round(train.lr_schedule.warmup_epochs * epoch_steps)
     return TrainingArguments(
         output_dir=output_dir,
@@ -139,21 +138,13 @@ def lr_schedule_arguments(train: TrainSpec, warmup_steps: int) -> dict[str, Any]
         }
     if schedule.name in ("cosine", "linear") and not schedule.min_lr_ratio:
         return {"lr_scheduler_type": schedule.name}
-    raise ComponentError(
-        f"train.lr_schedule {schedule.name!r} (min_lr_ratio {schedule.min_lr_ratio}) has no "
-        "Trainer equivalent; hf_trainer takes constant, cosine (to min_lr_ratio x lr) or linear "
-        "to 0 (or pass your own scheduler with Trainer(optimizers=...) in the factory)."
-    )
+    raise AssertionError(f"train.lr_schedule {schedule} passed validation for hf_trainer")
 
 
 def shard_batches(split: str, train: TrainSpec, *, shuffle: bool) -> Any:
     """This worker's shard as Ray Data torch batches of {"features", "labels"} (HF's names)."""
-    options: dict[str, Any] = {}
-    if shuffle:
-        options = {
-            "local_shuffle_buffer_size": train.batch_size * SHUFFLE_BUFFER_BATCHES,
-            "local_shuffle_seed": train.seed,
-        }
+    # One iterable for the whole run: the Trainer re-iterates it each epoch, same seed.
+    options = shuffle_options(train, epoch=0) if shuffle else {}
     return ray.train.get_dataset_shard(split).iter_torch_batches(
         batch_size=train.batch_size if split == "train" else EVAL_BATCH_SIZE,
         collate_fn=_hf_batch,
@@ -200,7 +191,7 @@ class ReportEpochs(TrainerCallback):
     names the other loops use) is the whole validation split on every rank.
     """
 
-    def __init__(self, config: dict[str, Any], epoch_steps: int) -> None:
+    def __init__(self, config: LoopConfig, epoch_steps: int) -> None:
         self.config = config
         self.epoch_steps = epoch_steps
 
@@ -212,7 +203,8 @@ class ReportEpochs(TrainerCallback):
                 source = get_last_checkpoint(args.output_dir)
                 shutil.copytree(source, Path(directory) / HF_CHECKPOINT)
                 run_id = ray.train.get_context().get_experiment_name()
-                save_servable(Path(directory), kwargs["model"], self.config, metrics, run_id)
+                meta = self.config.checkpoint_meta(metrics, run_id)
+                save_servable(Path(directory), kwargs["model"], meta)
                 checkpoint = ray.train.Checkpoint.from_directory(directory)
             ray.train.report(metrics, checkpoint=checkpoint)
 
