@@ -162,6 +162,7 @@ def managed_epochs(
     """Raylight's loop, as a Train worker runs it, on `args.device` at `args.precision`."""
     from raylight.preprocessing.transforms import FittedPreprocessing
     from raylight.spec.schema import Spec
+    from raylight.training.loops.config import LoopConfig
     from raylight.training.loops.managed import run_loop
 
     spec = Spec.model_validate(
@@ -184,12 +185,7 @@ def managed_epochs(
     preprocessing = FittedPreprocessing(
         tuple(f"f{i}" for i in range(FEATURES)), "label", "classification", tuple(range(CLASSES))
     )
-    config = {
-        "spec": spec.model_dump(mode="json"),
-        "spec_hash": "bench",
-        "preprocessing": preprocessing.to_dict(),
-        "train_rows": rows,
-    }
+    config = LoopConfig(spec=spec, spec_hash="bench", preprocessing=preprocessing, train_rows=rows)
     device = torch.device(args.device)
     return measured(device, lambda: run_loop(config, BenchSession(datasets, device)))
 

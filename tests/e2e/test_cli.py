@@ -13,8 +13,6 @@ import requests
 from tests.conftest import DIGITS_SPEC, ROOT, free_port
 from tests.processes import BIN, Background, answers, env_with, raylight, wait_for
 
-pytestmark = pytest.mark.e2e
-
 BROKEN = """\
 spec_version: 1
 name: digits

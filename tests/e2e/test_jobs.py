@@ -17,8 +17,6 @@ from raylight.training.placement import read_placements
 from tests.conftest import DIGITS_SPEC, ROOT, free_port
 from tests.processes import env_with, raylight, wait_for
 
-pytestmark = pytest.mark.e2e
-
 CLUSTER_SCRIPT = ROOT / "cluster" / "local" / "cluster.sh"
 
 

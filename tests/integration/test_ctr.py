@@ -24,8 +24,6 @@ from raylight.spec import LoadedSpec, load_spec
 from raylight.training import TrainingResult, run_training
 from tests.conftest import CTR_SPEC
 
-pytestmark = pytest.mark.ray
-
 ROWS = 300_000
 
 

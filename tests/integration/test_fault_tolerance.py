@@ -36,8 +36,6 @@ from tests.conftest import (
 from tests.integration.conftest import FSDP_OVERRIDES
 from tests.processes import Background, env_with, raylight
 
-pytestmark = pytest.mark.ray
-
 # The managed loop runs in its FSDP form, whose sharded optimizer state is the harder resume.
 LOOPS = {  # spec, its overrides, the fixture of the same run uninterrupted
     "fsdp": (DIGITS_SPEC, FSDP_OVERRIDES, "trained_fsdp"),

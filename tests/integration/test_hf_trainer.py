@@ -13,8 +13,6 @@ from raylight.training import TrainingResult
 from raylight.training.loops.hf_trainer import HF_CHECKPOINT
 from tests.integration.conftest import offline_val_accuracy, serve_spec_and_predict_example
 
-pytestmark = pytest.mark.ray
-
 
 def test_hf_trainer_reaches_the_accuracy_bar_and_reports_every_epoch(
     trained_hf: TrainingResult,

@@ -16,8 +16,6 @@ from raylight.training import TrainingResult, run_training
 from tests.conftest import LIGHTNING_DATAMODULE_SPEC
 from tests.integration.conftest import offline_val_accuracy, serve_spec_and_predict_example
 
-pytestmark = pytest.mark.ray
-
 
 def test_lightning_reaches_the_accuracy_bar_and_reports_every_epoch(
     lightning_digits: LoadedSpec, trained_lightning: TrainingResult

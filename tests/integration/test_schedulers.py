@@ -14,8 +14,6 @@ from raylight.spec import load_spec
 from raylight.tuning import run_tuning
 from tests.conftest import DIGITS_SPEC
 
-pytestmark = pytest.mark.ray
-
 IN_PROCESS = ["resources.num_workers=0", "tune.max_concurrent_trials=4"]
 
 

@@ -32,8 +32,6 @@ from raylight.spec import LoadedSpec
 from raylight.training import TrainingResult
 from tests.conftest import ROOT
 
-pytestmark = pytest.mark.ray
-
 
 @pytest.fixture(scope="module")
 def endpoint(digits: LoadedSpec, trained_digits: TrainingResult) -> Iterator[ServingEndpoint]:

@@ -25,7 +25,6 @@ from raylight.spec.schema import AutoscalingSpec
 from raylight.training import TrainingResult
 from tests.integration.http_load import Load, wait_until
 
-pytestmark = pytest.mark.ray
 RECORD = {f"pixel_{i}": float(i % 16) for i in range(64)}
 
 

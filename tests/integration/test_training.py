@@ -18,8 +18,6 @@ from raylight.training import TrainingResult, run_training
 from tests.conftest import DIGITS_SPEC
 from tests.integration.conftest import offline_val_accuracy, serve_spec_and_predict_example
 
-pytestmark = pytest.mark.ray
-
 
 def test_two_worker_run_reaches_the_accuracy_bar(trained_digits: TrainingResult) -> None:
     assert trained_digits.metric == "val_accuracy"

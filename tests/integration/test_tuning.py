@@ -14,8 +14,6 @@ from raylight.spec import load_spec
 from raylight.tuning import run_tuning
 from tests.conftest import DIGITS_SPEC
 
-pytestmark = pytest.mark.ray
-
 
 def test_asha_sweep_stops_weak_trials_early_and_reports_the_best(
     ray_cluster: ClusterInfo, tmp_path: Path

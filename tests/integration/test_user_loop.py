@@ -16,8 +16,6 @@ from raylight.spec import LoadedSpec
 from raylight.training import TrainingResult
 from tests.integration.conftest import offline_val_accuracy
 
-pytestmark = pytest.mark.ray
-
 
 def test_user_loop_reaches_the_accuracy_bar_with_its_own_reports(
     user_loop_digits: LoadedSpec, trained_user_loop: TrainingResult

@@ -1,3 +1,5 @@
+"""Builders named in a spec: resolving them, checking their arguments, and loop-kind extras."""
+
 from __future__ import annotations
 
 import pytest
@@ -53,23 +55,6 @@ def test_check_builders_collects_every_problem() -> None:
     assert [p.message.split(":")[0] for p in found] == ["model.builder", "data.source.builder"]
 
 
-def test_failure_cause_finds_the_workers_error_line() -> None:
-    from raylight.training.trainer import failure_cause
-
-    class WorkerGroupFailure(Exception):
-        def __init__(self) -> None:
-            super().__init__("Training failed due to worker errors:\n[Rank 0] ...")
-            self.worker_failures = {
-                0: RuntimeError(
-                    "Traceback (most recent call last):\n  File x\n"
-                    "RuntimeError: Trying to create tensor with negative dimension -1"
-                )
-            }
-
-    assert failure_cause(WorkerGroupFailure()).endswith("negative dimension -1")
-    assert failure_cause(ValueError("plain")) == "plain"
-
-
 def test_a_loop_kind_whose_extra_is_missing_names_the_extra(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -90,20 +75,6 @@ def test_a_loop_kind_whose_extra_is_missing_names_the_extra(
     assert "pip install 'raylight[transformers]'" in problem.render()
 
 
-def test_accelerate_gets_precision_and_accumulation_from_the_environment() -> None:
-    from raylight.spec import load_spec
-    from raylight.training.loops.accelerate import accelerate_environment
-    from tests.conftest import ACCELERATE_SPEC
-
-    spec = load_spec(ACCELERATE_SPEC, ["train.precision=32"]).spec
-    assert accelerate_environment(spec.train) == {
-        "ACCELERATE_MIXED_PRECISION": "no",
-        "ACCELERATE_GRADIENT_ACCUMULATION_STEPS": "2",
-    }
-    bf16 = load_spec(ACCELERATE_SPEC, ["train.precision=bf16"]).spec
-    assert accelerate_environment(bf16.train)["ACCELERATE_MIXED_PRECISION"] == "bf16"
-
-
 def test_a_datamodule_builder_is_checked_before_anything_starts() -> None:
     from raylight.components import check_loop_function
     from raylight.spec.schema import LightningLoop
@@ -120,45 +91,3 @@ def test_a_datamodule_builder_is_checked_before_anything_starts() -> None:
         LightningLoop(kind="lightning", datamodule=good, datamodule_kwargs={"batchsize": 8})
     )
     assert "train.loop.datamodule_kwargs.batchsize" in extra.render()
-
-
-def test_fsdp_units_are_the_children_with_parameters_and_container_members() -> None:
-    from raylight.training.sharding import shard_units
-
-    mlp = call_model_builder(
-        "pipelines.digits.model:build_mlp",
-        {"hidden": 8},
-        {"num_features": 4, "num_outputs": 2, "categorical_cardinalities": []},
-    )
-    assert shard_units(mlp) == [mlp[0], mlp[3], mlp[6]]  # the Linear layers, not ReLU/Dropout
-    ctr = call_model_builder(
-        "pipelines.ctr.model:build_ctr_model",
-        {},
-        {"num_features": 5, "num_outputs": 2, "categorical_cardinalities": [7, 3]},
-    )
-    # A ModuleList has no forward, which fully_shard refuses: its tables are the units.
-    assert shard_units(ctr) == [*ctr.embeddings, ctr.mlp]
-
-
-def datamodule_with_an_object_hparam(preprocessing: object) -> object:
-    import lightning.pytorch as pl
-
-    class Module(pl.LightningDataModule):
-        def __init__(self, preprocessing: object, batch_size: int = 8) -> None:
-            super().__init__()
-            self.save_hyperparameters()
-
-    return Module(preprocessing)
-
-
-def test_a_datamodule_with_objects_in_its_hparams_is_refused_before_training() -> None:
-    from raylight.preprocessing.transforms import FittedPreprocessing
-    from raylight.spec import load_spec
-    from raylight.training.loops.lightning import fit_data
-    from tests.conftest import LIGHTNING_DATAMODULE_SPEC
-
-    builder = "tests.unit.test_components:datamodule_with_an_object_hparam"
-    spec = load_spec(LIGHTNING_DATAMODULE_SPEC, [f"train.loop.datamodule={builder}"]).spec
-    fitted = FittedPreprocessing(("a",), "y", "classification", (0, 1))
-    with pytest.raises(ComponentError, match=r"hparams \['preprocessing'\] are objects"):
-        fit_data(spec, fitted)

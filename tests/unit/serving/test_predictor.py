@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from raylight.serving.predictor import Predictor
-from tests.unit.test_checkpoints import write_checkpoint
+from tests.unit.conftest import write_checkpoint
 
 
 def test_the_predictor_imports_neither_ray_train_nor_the_training_driver() -> None:

@@ -17,6 +17,7 @@ from tests.conftest import (
     LIGHTNING_SPEC,
     USER_LOOP_SPEC,
 )
+from tests.unit.spec.conftest import VALID, problems, write
 
 # (spec, override, the field named, a word of the fix): each combination a loop kind refuses.
 REFUSED = [
@@ -97,3 +98,9 @@ def test_a_trials_override_is_checked_like_the_command_line() -> None:
     loaded = load_spec(HF_TRAINER_SPEC)
     with pytest.raises(SpecError, match="adamw or sgd"):
         loaded.with_overrides({"train.optimizer.name": "adam"}, source="trial")
+
+
+def test_cross_field_check_names_both_fields(tmp_path: Path) -> None:
+    text = VALID + "train:\n  loss: mse\n  metric: val_accuracy\n"
+    (message,) = problems(write(tmp_path, text))
+    assert "train.metric 'val_accuracy'" in message and "train.loss" in message

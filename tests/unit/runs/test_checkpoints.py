@@ -10,7 +10,6 @@ import pytest
 import torch
 
 from raylight.errors import TargetError
-from raylight.preprocessing.transforms import FittedPreprocessing
 from raylight.runs.checkpoints import (
     META_FILE,
     TRAINING_STATE_FILE,
@@ -19,36 +18,8 @@ from raylight.runs.checkpoints import (
     load_training_state,
     make_servable,
     read_meta,
-    save_checkpoint,
 )
-from raylight.spec.schema import Spec
-
-SPEC = Spec.model_validate(
-    {
-        "spec_version": 1,
-        "name": "tiny",
-        "data": {"source": {"format": "parquet", "path": "x.parquet"}, "label": "y"},
-        "model": {"builder": "pipelines.digits.model:build_mlp", "kwargs": {"hidden": 8}},
-    }
-)
-PREPROCESSING = FittedPreprocessing(("a", "b", "c"), "y", "classification", (0, 1))
-
-
-def write_checkpoint(directory: Path) -> torch.nn.Module:
-    from pipelines.digits.model import build_mlp
-
-    model = build_mlp(3, 2, hidden=8)
-    meta = CheckpointMeta(
-        spec=SPEC.model_dump(mode="json"),
-        spec_hash="abc",
-        preprocessing=PREPROCESSING.to_dict(),
-        epoch=3,
-        metrics={"val_loss": 0.5},
-        raylight_version="test",
-    )
-    optimizer = torch.optim.AdamW(model.parameters())
-    save_checkpoint(directory, model, {"epoch": 3, "optimizer": optimizer.state_dict()}, meta)
-    return model
+from tests.unit.conftest import PREPROCESSING, SPEC, write_checkpoint
 
 
 def test_checkpoint_round_trips(tmp_path: Path) -> None:
@@ -81,17 +52,6 @@ def test_a_pickle_that_would_run_code_is_refused(tmp_path: Path) -> None:
     with pytest.raises(pickle.UnpicklingError):
         load_training_state(tmp_path)
     assert not marker.exists()
-
-
-def test_serving_a_checkpoint_takes_serve_overrides_only(tmp_path: Path) -> None:
-    from raylight.errors import SpecError
-    from raylight.serving.targets import resolve_target
-
-    write_checkpoint(tmp_path)
-    target = resolve_target(tmp_path, ["serve.port=9123"])
-    assert target.serve_spec.port == 9123 and target.app_name == "tiny"
-    with pytest.raises(SpecError, match=r"train.epochs: only serve.\* settings can change"):
-        resolve_target(tmp_path, ["train.epochs=3"])
 
 
 def test_user_loop_weights_become_a_servable_checkpoint(tmp_path: Path) -> None:

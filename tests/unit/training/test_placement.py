@@ -1,10 +1,10 @@
+"""Where a run's workers landed: the description, and the record kept in the run directory."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
-from raylight.spec.schema import ResourcesSpec
 from raylight.training.placement import PLACEMENT_FILE, Placement, _append, read_placements
-from raylight.training.scaling import build_scaling_config
 
 
 def test_placement_describes_workers_per_node() -> None:
@@ -19,9 +19,3 @@ def test_placements_are_kept_in_order_in_the_run_directory(tmp_path: Path) -> No
     _append(tmp_path / PLACEMENT_FILE, first)
     _append(tmp_path / PLACEMENT_FILE, second)
     assert read_placements(tmp_path) == [first, second]
-
-
-def test_the_specs_placement_strategy_reaches_ray_train() -> None:
-    assert build_scaling_config(ResourcesSpec()).placement_strategy == "PACK"
-    spread = build_scaling_config(ResourcesSpec(placement_strategy="SPREAD"))
-    assert spread.placement_strategy == "SPREAD" and spread.num_workers == 2

@@ -1,3 +1,5 @@
+"""The spec's search space in Tune's terms: domains, schedulers and searchers (no trials run)."""
+
 from __future__ import annotations
 
 import pytest
@@ -11,9 +13,7 @@ from ray.tune.schedulers import (
 )
 from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter
 
-from raylight.errors import ComponentError, SpecError
-from raylight.spec import load_spec
-from raylight.spec.schema import TuneSpec
+from raylight.errors import ComponentError
 from raylight.tuning.search_space import (
     applied_values,
     build_param_space,
@@ -21,14 +21,7 @@ from raylight.tuning.search_space import (
     build_search_algorithm,
     check_search_available,
 )
-from tests.conftest import DIGITS_SPEC
-
-LR = {"type": "loguniform", "low": 1e-4, "high": 1e-1}
-
-
-def sweep(search: str, space: dict[str, object], scheduler: dict | None = None) -> TuneSpec:
-    extra = {"scheduler": scheduler} if scheduler else {}
-    return TuneSpec.model_validate({"search": search, "search_space": space, **extra})
+from tests.unit.conftest import CONDITIONAL_SPACE, LR, sweep
 
 
 def test_each_distribution_maps_to_its_tune_domain() -> None:
@@ -113,15 +106,6 @@ def test_pbt_mutates_training_values_and_keeps_the_architecture() -> None:
     assert explore({"train.optimizer.lr": 1e-5})["train.optimizer.lr"] == 1e-4
 
 
-def test_pbt_needs_random_search_without_grids() -> None:
-    with pytest.raises(ValueError, match=r"needs tune\.search: random"):
-        sweep("optuna", {"train.optimizer.lr": LR}, {"kind": "pbt"})
-    with pytest.raises(ValueError, match=r"found train\.seed"):
-        sweep("random", {"train.seed": {"type": "grid", "values": [0, 1]}}, {"kind": "pbt"})
-    # Distributed trials hand their checkpoints to Tune too, so PBT takes the shipped spec.
-    assert load_spec(DIGITS_SPEC, overrides=["tune.scheduler={kind: pbt}"]).spec.tune
-
-
 @pytest.mark.parametrize(
     ("search", "searcher"), [("optuna", "OptunaSearch"), ("hyperopt", "HyperOptSearch")]
 )
@@ -172,21 +156,6 @@ def test_a_missing_search_package_names_the_extra(monkeypatch: pytest.MonkeyPatc
         check_search_available(sweep("optuna", space))
 
 
-def test_model_based_search_refuses_grid_entries() -> None:
-    with pytest.raises(ValueError, match="samples values itself"):
-        sweep("optuna", {"train.seed": {"type": "grid", "values": [0, 1]}})
-
-
-CONDITIONAL_SPACE = {
-    "train.optimizer.name": {"type": "choice", "values": ["adamw", "sgd"]},
-    "train.optimizer.momentum": {
-        "type": "conditional",
-        "depends_on": "train.optimizer.name",
-        "cases": {"sgd": {"type": "uniform", "low": 0.5, "high": 0.9}},
-    },
-}
-
-
 def test_a_conditional_value_is_sampled_only_when_its_condition_holds() -> None:
     spec = sweep("random", CONDITIONAL_SPACE)
     searcher = build_search_algorithm(spec, 20, seed=3)
@@ -204,39 +173,3 @@ def test_a_conditional_value_is_sampled_only_when_its_condition_holds() -> None:
             assert momentum is None
             # The trial applies the other values and leaves momentum at its spec value.
             assert applied_values(spec, config) == {"train.optimizer.name": "adamw"}
-
-
-@pytest.mark.parametrize(
-    ("change", "message"),
-    [
-        ({"depends_on": "train.seed"}, r"must name another search_space key of type choice"),
-        ({"cases": {"adam": {"type": "uniform", "low": 0.1, "high": 0.2}}}, r"cases adam are not"),
-    ],
-)
-def test_a_conditional_must_name_a_discrete_key_and_its_values(
-    change: dict[str, object], message: str
-) -> None:
-    space = {**CONDITIONAL_SPACE}
-    space["train.optimizer.momentum"] = {**CONDITIONAL_SPACE["train.optimizer.momentum"], **change}
-    with pytest.raises(ValueError, match=message):
-        sweep("random", space)
-
-
-def test_model_based_search_refuses_conditional_values() -> None:
-    with pytest.raises(ValueError, match=r"cannot sample conditional values"):
-        sweep("optuna", CONDITIONAL_SPACE)
-
-
-def test_conditional_values_are_validated_together_with_their_condition() -> None:
-    # momentum is refused for adamw (the spec's optimizer), so it is checked with name=sgd.
-    space = (
-        'tune.search_space={"train.optimizer.name": {type: choice, values: [adamw, sgd]}, '
-        '"train.optimizer.momentum": {type: conditional, depends_on: train.optimizer.name, '
-        "cases: {sgd: {type: uniform, low: 0.5, high: HIGH}}}}"
-    )
-    assert load_spec(DIGITS_SPEC, [space.replace("HIGH", "0.99")]).spec.tune
-    with pytest.raises(SpecError) as raised:
-        load_spec(DIGITS_SPEC, [space.replace("HIGH", "1.5")])
-    (problem,) = raised.value.problems
-    assert problem.path == "tune.search_space.train.optimizer.momentum"
-    assert "a sampled value 1.5 is invalid" in problem.message

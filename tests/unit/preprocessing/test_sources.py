@@ -1,10 +1,17 @@
-"""How a data source is split into Ray Data blocks: few for small data, Ray's choice for large."""
+"""Data sources: how one is split into Ray Data blocks, and a builder frame's fingerprint."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from raylight.preprocessing.sources import BYTES_PER_BLOCK, SMALL_SOURCE_BYTES, num_blocks_for
+import pandas as pd
+
+from raylight.preprocessing.sources import (
+    BYTES_PER_BLOCK,
+    SMALL_SOURCE_BYTES,
+    frame_fingerprint,
+    num_blocks_for,
+)
 
 
 def sized_file(path: Path, size: int) -> Path:
@@ -31,3 +38,10 @@ def test_a_large_source_gets_rays_own_block_count(tmp_path: Path) -> None:
     assert num_blocks_for(sized_file(tmp_path / "edge.csv", SMALL_SOURCE_BYTES)) == (
         SMALL_SOURCE_BYTES // BYTES_PER_BLOCK
     )
+
+
+def test_data_builder_frames_with_unhashable_cells_still_get_a_fingerprint() -> None:
+    frame = pd.DataFrame({"x": [1.0, 2.0], "tags": [["a"], ["b", "c"]]})
+    changed = pd.DataFrame({"x": [1.0, 2.0], "tags": [["a"], ["b"]]})
+    assert frame_fingerprint(frame).startswith("sha256:")
+    assert frame_fingerprint(frame) != frame_fingerprint(changed)

@@ -1,3 +1,5 @@
+"""Fitted preprocessing: scaling and vocabularies applied alike to records, columns and batches."""
+
 from __future__ import annotations
 
 import json
