@@ -1,8 +1,14 @@
-"""Running the CLI as a subprocess: its own Ray, a head node, or a driver joining the test Ray."""
+"""Running the CLI as a subprocess: its own Ray, a head node, or a driver joining the test Ray.
+
+Every process a test starts here leads a process group of its own (an embedded Ray it starts
+joins that group), and a timeout or a failure kills the whole group: nothing outlives the test.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -24,17 +30,44 @@ def env_with(**extra: str) -> dict[str, str]:
     return env
 
 
+def kill_group(process: subprocess.Popen[str]) -> None:
+    """SIGKILL the process and everything in its group (its embedded Ray, its children)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether any process of that process group is still alive."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def raylight(
     *args: str, env: dict[str, str] | None = None, timeout_s: float = 600
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "raylight", *args],
+    """Run `raylight ARGS` to the end; on timeout its whole process group is killed."""
+    command = [sys.executable, "-m", "raylight", *args]
+    process = subprocess.Popen(
+        command,
         cwd=ROOT,
         env=env or env_with(),
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=timeout_s,
+        start_new_session=True,
     )
+    try:
+        stdout, stderr = process.communicate(timeout=timeout_s)
+    except BaseException:
+        kill_group(process)
+        raise
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
 
 
 def wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
@@ -65,7 +98,13 @@ class Background:
     def __init__(self, args: list[str], env: dict[str, str]) -> None:
         self.lines: list[str] = []
         self.process = subprocess.Popen(
-            args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            args,
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -88,6 +127,20 @@ class Background:
         assert text in self.output, self.output[-3000:]
 
     def stop(self, timeout_s: float = 60) -> int:
-        code = stop_process(self.process, timeout_s)
-        self._reader.join(timeout=10)
+        """SIGTERM the process (it must exit by itself in time), then end what is left."""
+        try:
+            code = stop_process(self.process, timeout_s)
+        finally:
+            self.kill()
         return code
+
+    def kill(self) -> None:
+        """SIGKILL the process and its whole group; safe to call again."""
+        kill_group(self.process)  # also what the process left behind in its group
+        self._reader.join(timeout=10)
+
+    def __enter__(self) -> Background:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.kill()

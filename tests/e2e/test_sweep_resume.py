@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import sys
 from pathlib import Path
 
 import pandas as pd
-import pytest
 
 from tests.conftest import DIGITS_SPEC
-from tests.processes import Background, env_with, raylight, wait_for
+from tests.processes import Background, env_with, group_alive, raylight, wait_for
 
 EPOCHS = 3
 
@@ -40,12 +37,10 @@ def test_killed_sweep_resumes_to_exactly_num_samples_without_rerunning(tmp_path:
     try:
         wait_for(lambda: len(finished_trials(tmp_path)) >= 2, 600, "two finished trials")
     finally:
-        os.kill(first.process.pid, signal.SIGKILL)
-        first.process.wait(timeout=30)
-        # The embedded Ray runs in its own process group, whose id is the driver's pid.
-        with pytest.raises(ProcessLookupError):
-            while True:
-                os.killpg(first.process.pid, signal.SIGKILL)
+        # The driver and its embedded Ray share the driver's process group: SIGKILL all of it.
+        first.kill()
+    pgid = first.process.pid
+    wait_for(lambda: not group_alive(pgid), 60, "the killed sweep's processes to end")
     done_before = finished_trials(tmp_path)
     assert len(done_before) >= 2
 

@@ -115,22 +115,33 @@ def offline_val_accuracy(loaded: LoadedSpec, model: torch.nn.Module) -> float:
 
 
 def serve_spec_and_predict_example(loaded: LoadedSpec, checkpoint: Path) -> dict[str, Any]:
-    """`raylight serve SPEC`'s path: the spec's latest run must be `checkpoint`; one answer."""
+    """`raylight serve SPEC`'s path: the spec's latest run must be `checkpoint`, and the endpoint
+    answers validation rows exactly as the offline Predictor of that checkpoint does."""
     import requests
     from ray import serve
 
-    from raylight.runs.checkpoints import read_meta
+    from raylight.preprocessing.sources import read_source
+    from raylight.preprocessing.transforms import plain_scalar
     from raylight.serving.deployment import deploy
+    from raylight.serving.predictor import Predictor
     from raylight.serving.targets import resolve_target
 
     target = resolve_target(loaded.path, loaded.overrides)
     assert target.checkpoint_path == checkpoint
+    offline = Predictor(checkpoint)
+    columns = offline.preprocessing.feature_columns
+    rows = read_source(loaded.spec.data.source, loaded.base_dir).dataset.take(8)
+    records = [{name: plain_scalar(row[name]) for name in columns} for row in rows]
+    records.insert(0, offline.preprocessing.example_record)
     served = deploy(target)
     try:
-        example = read_meta(checkpoint).parsed_preprocessing.example_record
-        response = requests.post(served.predict_url, json=example, timeout=30)
+        response = requests.post(served.predict_url, json=records, timeout=30)
         assert response.status_code == 200, response.text
-        prediction: dict[str, Any] = response.json()["predictions"][0]
-        return prediction
+        predictions: list[dict[str, Any]] = response.json()["predictions"]
     finally:
         serve.delete(served.app_name)
+    expected = offline.predict(records)
+    assert [p["label"] for p in predictions] == [e["label"] for e in expected if e]
+    for got, want in zip(predictions, expected, strict=True):
+        assert want is not None and abs(got["probability"] - want["probability"]) <= 1e-5
+    return predictions[0]

@@ -1,9 +1,11 @@
 """Every loop kind survives a worker killed for real, then its driver killed for real.
 
 The driver is `raylight train --address` in a subprocess joined to the test session's Ray, as a
-user's terminal on a cluster would be. A SIGKILLed worker makes Ray Train restart the group from
-the latest checkpoint; a SIGKILLed driver takes its run's actors with it, and the same command
-with `--resume` continues the same run from its latest checkpoint.
+user's terminal on a cluster would be. The run pauses after reporting epoch 2 and again after
+epoch 4 (`raylight.training.faults`, switched on through `run.env`), so each kill lands at a
+known epoch: rank 0 is SIGKILLed at epoch 2 (Ray Train restarts the group from that epoch's
+checkpoint), the driver's process group at epoch 4 (its run's actors go with it), and the same
+command with `--resume` continues the same run from epoch 4's checkpoint.
 """
 
 from __future__ import annotations
@@ -13,8 +15,6 @@ import os
 import re
 import signal
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,10 +22,12 @@ import ray
 from ray.util.state import list_actors
 
 from raylight.cluster import ClusterInfo
-from raylight.runs.checkpoints import read_meta
+from raylight.runs.checkpoints import load_model, read_meta
 from raylight.runs.history import METRICS_FILE
+from raylight.runs.weights import weights_digest
 from raylight.spec import load_spec
 from raylight.training import TrainingResult
+from raylight.training.faults import PAUSE_DIR_ENV, PAUSE_EPOCHS_ENV
 from tests.conftest import (
     ACCELERATE_SPEC,
     DIGITS_SPEC,
@@ -34,7 +36,7 @@ from tests.conftest import (
     USER_LOOP_SPEC,
 )
 from tests.integration.conftest import FSDP_OVERRIDES
-from tests.processes import Background, env_with, raylight
+from tests.processes import Background, env_with, raylight, wait_for
 
 # The managed loop runs in its FSDP form, whose sharded optimizer state is the harder resume.
 LOOPS = {  # spec, its overrides, the fixture of the same run uninterrupted
@@ -45,6 +47,7 @@ LOOPS = {  # spec, its overrides, the fixture of the same run uninterrupted
     "hf_trainer": (HF_TRAINER_SPEC, (), "trained_hf"),
 }
 TOLERANCE = 0.03  # val_accuracy: the restarted run's shards and shuffles differ from the baseline's
+WORKER_KILL, DRIVER_KILL = 2, 4  # the epochs after whose report rank 0 pauses to be killed
 
 
 def alive_train_workers() -> dict[str, int]:
@@ -55,22 +58,34 @@ def alive_train_workers() -> dict[str, int]:
     return {actor.actor_id: actor.pid for actor in actors}
 
 
-def epochs_reported(storage: Path) -> list[int]:
-    lines = []
+def reported(storage: Path) -> list[dict[str, float]]:
+    lines: list[str] = []
     for path in storage.glob("*/train-*/" + METRICS_FILE):
         lines += path.read_text().splitlines()
-    return [int(json.loads(line)["epoch"]) for line in lines if line.endswith("}")]
+    return [json.loads(line) for line in lines if line.endswith("}")]
 
 
-def wait_until(
-    condition: Callable[[], bool], driver: Background, what: str, timeout_s: float = 300
-) -> None:
-    """Poll fast: a digits epoch takes ~0.5 s, and a kill must land mid-run."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert driver.process.poll() is None, f"driver exited before {what}:\n{driver.output}"
-        assert time.monotonic() < deadline, f"timed out waiting for {what}:\n{driver.output}"
-        time.sleep(0.05)
+def epochs_reported(storage: Path) -> list[int]:
+    return [int(metrics["epoch"]) for metrics in reported(storage)]
+
+
+def paused_at(pauses: Path, epoch: int, storage: Path, driver: Background) -> int:
+    """Wait until rank 0 paused after reporting `epoch` and the controller recorded that report.
+
+    Returns rank 0's pid. The pause (raylight.training.faults) holds the run at that epoch
+    however fast the machine is: the kill lands there, not wherever a poll happened to see it.
+    """
+    marker = pauses / f"paused-{epoch}"
+
+    def ready() -> bool:
+        assert driver.process.poll() is None, (
+            f"driver exited before epoch {epoch}:\n{driver.output}"
+        )
+        return marker.is_file() and epoch in epochs_reported(storage)
+
+    wait_for(ready, 300, f"the run paused after epoch {epoch}")
+    pid: int = json.loads(marker.read_text())["pid"]
+    return pid
 
 
 @pytest.mark.parametrize("loop", list(LOOPS))
@@ -79,12 +94,17 @@ def test_a_run_survives_a_killed_worker_and_then_a_killed_driver(
 ) -> None:
     spec_path, overrides, baseline_fixture = LOOPS[loop]
     baseline: TrainingResult = request.getfixturevalue(baseline_fixture)  # uninterrupted, same seed
+    storage, pauses = tmp_path / "runs", tmp_path / "pauses"
+    pause_env = (
+        f"{{{PAUSE_DIR_ENV}: '{pauses}', {PAUSE_EPOCHS_ENV}: '{WORKER_KILL},{DRIVER_KILL}'}}"
+    )
     command = [
         "train",
         str(spec_path),
         *overrides,
-        f"run.storage_path={tmp_path}",
+        f"run.storage_path={storage}",
         "run.max_failures=1",
+        f"run.env={pause_env}",  # every worker of the run gets it, and nothing else
         "--address",
         ray.get_runtime_context().gcs_address,
     ]
@@ -93,55 +113,43 @@ def test_a_run_survives_a_killed_worker_and_then_a_killed_driver(
     def new_workers() -> dict[str, int]:
         return {id_: pid for id_, pid in alive_train_workers().items() if id_ not in workers_before}
 
-    driver = Background([sys.executable, "-m", "raylight", *command], env_with())
-    try:
-        wait_until(lambda: max(epochs_reported(tmp_path), default=0) >= 2, driver, "epoch 2")
-        first_group = new_workers()
-        os.kill(next(iter(first_group.values())), signal.SIGKILL)
-        worker_killed_after = len(epochs_reported(tmp_path))
-
-        # The restarted group (two new workers) reports an epoch; then the driver dies.
-        wait_until(
-            lambda: (
-                len(epochs_reported(tmp_path)) > worker_killed_after
-                and len(set(new_workers()) - set(first_group)) == 2
-            ),
-            driver,
-            "an epoch from the restarted group",
-        )
-        driver.process.kill()
-        driver.process.wait(timeout=30)
-        driver_killed_after = len(epochs_reported(tmp_path))
-    finally:
-        driver.process.kill()
+    with Background([sys.executable, "-m", "raylight", *command], env_with()) as driver:
+        os.kill(paused_at(pauses, WORKER_KILL, storage, driver), signal.SIGKILL)  # rank 0
+        # Train restarts the group from the epoch-2 checkpoint; its rank 0 pauses after epoch 4.
+        paused_at(pauses, DRIVER_KILL, storage, driver)
+        driver.kill()
     # Ray ends a dead driver's actors: nothing of the run is left to race the resumed one.
-    deadline = time.monotonic() + 60
-    while new_workers():
-        assert time.monotonic() < deadline, "the killed driver's workers lived on"
-        time.sleep(0.5)
+    wait_for(lambda: not new_workers(), 60, "the killed driver's workers to end")
 
     resumed = raylight(*command, "--resume")
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
-    (run,) = tmp_path.glob("*/train-*")  # the same run, not a new one
+    (run,) = storage.glob("*/train-*")  # the same run, not a new one
     assert f"resuming {run}" in resumed.stdout.replace("\n", "")  # rich folds long lines
-    history = epochs_reported(tmp_path)
-    print(
-        f"{loop}: worker killed after epoch {history[worker_killed_after - 1]}, driver after "
-        f"epoch {history[driver_killed_after - 1]}; epochs reported {history}"
-    )
-    assert history.count(1) == 1, f"restarted from scratch: {history}"
-    # Each restart continued from a checkpoint at most one epoch behind the last report.
-    for killed_after in (worker_killed_after, driver_killed_after):
-        assert 2 <= history[killed_after] <= history[killed_after - 1] + 1, history
-    assert set(history) == set(range(1, history[-1] + 1))
-    assert history[-1] > history[driver_killed_after - 1]
+    history = reported(storage)
+    epochs = [int(m["epoch"]) for m in history]
+    print(f"{loop}: epochs reported {epochs}")
+    # Each restart continued right after the checkpoint of the epoch it was killed at: no epoch
+    # is trained twice or skipped.
+    last = epochs[-1]
+    assert epochs == list(range(1, last + 1)), epochs
     if loop != "lightning":  # the module's EarlyStopping may end it sooner
-        assert history[-1] == load_spec(spec_path, list(overrides)).spec.train.epochs
+        assert last == load_spec(spec_path, list(overrides)).spec.train.epochs
+    assert last > DRIVER_KILL
+    # Fresh weights would start the loss curve over; restored ones continue it.
+    val_loss = {int(m["epoch"]): m["val_loss"] for m in history}
+    for killed_at in (WORKER_KILL, DRIVER_KILL):
+        assert val_loss[killed_at + 1] < val_loss[1], (killed_at, val_loss)
     final = float(re.findall(r"trained: \w+ ([0-9.]+)", resumed.stdout)[-1])
     print(f"{loop}: {baseline.metric} {final:.4f}, uninterrupted {baseline.metric_value:.4f}")
     assert abs(final - baseline.metric_value) <= TOLERANCE
-    if loop == "fsdp":  # the managed loop records where a run continued from
-        checkpoints = [p for p in run.glob("checkpoint_*") if p.is_dir()]
-        latest = max(checkpoints, key=lambda p: read_meta(p).epoch)
-        started_from = read_meta(latest).started_from
-        assert started_from is not None and started_from["epoch"] >= 2
+    if loop == "fsdp":  # the managed loop records the digest of the weights it loaded
+        by_epoch = {read_meta(p).epoch: p for p in run.glob("checkpoint_*") if p.is_dir()}
+        after_driver_kill = read_meta(by_epoch[DRIVER_KILL + 1]).started_from
+        assert after_driver_kill is not None and after_driver_kill["epoch"] == DRIVER_KILL
+        assert after_driver_kill["weights_sha256"] == checkpoint_digest(by_epoch[DRIVER_KILL])
+
+
+def checkpoint_digest(checkpoint: Path) -> str:
+    """The digest of a checkpoint's weights as the model it was trained for holds them."""
+    model, _ = load_model(checkpoint)
+    return weights_digest(model)

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from pipelines.digits.lightning_module import build_datamodule
 from raylight.cluster import ClusterInfo
-from raylight.runs.checkpoints import load_model
+from raylight.runs.checkpoints import load_model, read_meta
 from raylight.runs.history import METRICS_FILE
 from raylight.spec import LoadedSpec, load_spec
 from raylight.training import TrainingResult, run_training
@@ -65,9 +66,14 @@ def test_a_lightning_datamodule_feeds_each_worker_its_own_part_and_is_served(
     history = [
         json.loads(line) for line in (result.run_path / METRICS_FILE).read_text().splitlines()
     ]
-    # The DataModule's own split: 1438 training rows. Summed over both ranks, each epoch trained
-    # on 1438 rows (719 each through the DistributedSampler), not twice that.
-    assert [m["train_rows"] for m in history] == [1438.0] * 4
+    # The DataModule's own split, rebuilt here: summed over both ranks, each epoch trained on
+    # its training rows once (half each through the DistributedSampler), not twice.
+    preprocessing = read_meta(result.checkpoint_path).parsed_preprocessing
+    datamodule = build_datamodule(
+        preprocessing, loaded.spec.train.batch_size, loaded.spec.train.seed
+    )
+    datamodule.setup("fit")
+    assert [m["train_rows"] for m in history] == [float(len(datamodule.train_rows))] * 4
     assert result.metric_value >= 0.9
     prediction = serve_spec_and_predict_example(loaded, result.checkpoint_path)
     assert 0 <= int(prediction["label"]) <= 9

@@ -10,11 +10,13 @@ import pytest
 
 from raylight.cluster import ClusterInfo
 from raylight.errors import ClusterError
+from raylight.preprocessing.datasets import prepare_datasets
 from raylight.runs.checkpoints import load_model, load_training_state
 from raylight.runs.history import METRICS_FILE
 from raylight.runs.records import read_record
 from raylight.spec import LoadedSpec, load_spec
 from raylight.training import TrainingResult, run_training
+from raylight.training.trainer import task_for
 from tests.conftest import DIGITS_SPEC
 from tests.integration.conftest import offline_val_accuracy, serve_spec_and_predict_example
 
@@ -30,8 +32,9 @@ def test_metrics_are_reported_every_epoch_over_all_ranks(
     lines = (trained_digits.run_path / METRICS_FILE).read_text().splitlines()
     history = [json.loads(line) for line in lines]
     assert [m["epoch"] for m in history] == list(range(1, digits.spec.train.epochs + 1))
-    # 1,797 rows, 20 % held out: rank 0 alone sees half of them; the report covers all.
-    assert {m["val_rows"] for m in history} == {360}
+    # Rank 0 alone sees half of the validation split; the report covers all of it.
+    prepared = prepare_datasets(digits.spec.data, task_for(digits.spec.train), digits.base_dir)
+    assert {m["val_rows"] for m in history} == {prepared.num_val_rows}
 
 
 def test_best_checkpoint_reloads_and_reproduces_its_metric(

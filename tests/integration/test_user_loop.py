@@ -5,16 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
-import requests
-from ray import serve
 
 from raylight.runs.checkpoints import load_model, read_meta
 from raylight.runs.history import METRICS_FILE
-from raylight.serving.deployment import deploy
-from raylight.serving.targets import resolve_target
 from raylight.spec import LoadedSpec
 from raylight.training import TrainingResult
-from tests.integration.conftest import offline_val_accuracy
+from tests.integration.conftest import offline_val_accuracy, serve_spec_and_predict_example
 
 
 def test_user_loop_reaches_the_accuracy_bar_with_its_own_reports(
@@ -47,17 +43,7 @@ def test_user_checkpoint_gets_raylight_metadata_and_reproduces_its_metric(
 def test_user_loop_checkpoint_is_served_by_the_serve_command_path(
     user_loop_digits: LoadedSpec, trained_user_loop: TrainingResult
 ) -> None:
-    target = resolve_target(user_loop_digits.path, user_loop_digits.overrides)
-    assert target.checkpoint_path == trained_user_loop.checkpoint_path
-    served = deploy(target)
-    try:
-        example = read_meta(target.checkpoint_path).parsed_preprocessing.example_record
-        response = requests.post(served.predict_url, json=example, timeout=30)
-        assert response.status_code == 200, response.text
-        (prediction,) = response.json()["predictions"]
-        assert prediction["label"] in range(10)
-    finally:
-        serve.delete(served.app_name)
+    serve_spec_and_predict_example(user_loop_digits, trained_user_loop.checkpoint_path)
 
 
 def test_accelerate_loop_gets_the_specs_precision_and_accumulation(

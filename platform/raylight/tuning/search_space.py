@@ -7,6 +7,7 @@ import importlib.util
 import math
 from typing import Any
 
+import numpy as np
 from ray import tune
 from ray.tune import schedulers as tune_schedulers
 from ray.tune.schedulers import ASHAScheduler, TrialScheduler
@@ -74,11 +75,12 @@ TIME_ATTR = "epoch"
 PBT_FIXED_PREFIXES = ("model.", "data.")
 
 
-def build_scheduler(spec: TuneSpec, epochs: int) -> TrialScheduler:
+def build_scheduler(spec: TuneSpec, epochs: int, seed: int = 0) -> TrialScheduler:
     """Schedulers count epochs (the `epoch` metric), not Tune iterations.
 
     A trial restarted after the sweep's driver died resumes its Train run mid-way, and Tune counts
-    its iterations from 1 again; the epoch number in the metrics stays true.
+    its iterations from 1 again; the epoch number in the metrics stays true. `seed` (the spec's
+    train.seed) fixes what a scheduler draws at random: HyperBand's bracket for each trial.
     """
     scheduler = spec.scheduler
     if isinstance(scheduler, AshaScheduler):
@@ -94,7 +96,8 @@ def build_scheduler(spec: TuneSpec, epochs: int) -> TrialScheduler:
         # Ray recommends it over its synchronous HyperBandScheduler, which pauses trials until
         # their bracket catches up and left a CI sweep here with every trial paused for good.
         max_t = min(scheduler.max_t or epochs, epochs)
-        return tune_schedulers.AsyncHyperBandScheduler(
+        return SeededAsyncHyperBand(
+            seed=seed,
             time_attr=TIME_ATTR,
             max_t=max_t,
             grace_period=1,
@@ -110,6 +113,27 @@ def build_scheduler(spec: TuneSpec, epochs: int) -> TrialScheduler:
     if isinstance(scheduler, PbtScheduler):
         return _build_pbt(scheduler, spec)
     return tune_schedulers.FIFOScheduler()
+
+
+class SeededAsyncHyperBand(tune_schedulers.AsyncHyperBandScheduler):
+    """Ray's asynchronous HyperBand, drawing each trial's bracket from a generator of its own.
+
+    Ray draws brackets from numpy's global generator, so which trials a sweep stops changed from
+    run to run; here the same spec assigns the same brackets in the same order.
+    """
+
+    def __init__(self, *, seed: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._bracket_state = np.random.RandomState(seed).get_state()
+
+    def on_trial_add(self, tune_controller: Any, trial: Any) -> None:
+        outside = np.random.get_state()
+        np.random.set_state(self._bracket_state)
+        try:
+            super().on_trial_add(tune_controller, trial)
+        finally:
+            self._bracket_state = np.random.get_state()
+            np.random.set_state(outside)
 
 
 def hyperband_brackets(max_t: int, reduction_factor: float) -> int:

@@ -180,7 +180,7 @@ def _build_tuner(
             num_samples=spec.tune.num_samples,
             max_concurrent_trials=None,  # the search algorithm limits concurrency itself
             search_alg=build_search_algorithm(spec.tune, plan.concurrency, spec.train.seed),
-            scheduler=build_scheduler(spec.tune, spec.train.epochs),
+            scheduler=build_scheduler(spec.tune, spec.train.epochs, seed=spec.train.seed),
             time_budget_s=spec.tune.time_budget_s,
             # Tune can only reuse an actor whose trial thread ends at once (reset_config);
             # a distributed trial's driver is still tearing down its worker group.

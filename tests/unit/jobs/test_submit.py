@@ -57,3 +57,14 @@ def test_job_metadata_names_spec_verb_user_and_commit() -> None:
     assert metadata[f"{METADATA_PREFIX}verb"] == "train"
     assert metadata[f"{METADATA_PREFIX}git_commit"].removesuffix("+dirty") == head
     assert metadata[f"{METADATA_PREFIX}user"]
+
+
+def test_submit_validates_the_spec_before_contacting_the_cluster(tmp_path: Path) -> None:
+    from raylight.jobs.submit import submit_job
+    from tests.conftest import free_port
+
+    spec = tmp_path / "broken.yaml"
+    spec.write_text(DIGITS_SPEC.read_text().replace("epochs: 15", "epochs: 0"))
+    nobody = f"http://127.0.0.1:{free_port()}"  # nothing listens: reaching it would be a JobError
+    with pytest.raises(SpecError, match=r"train\.epochs"):
+        submit_job(spec, ["train"], address=nobody)

@@ -6,7 +6,12 @@ import pytest
 
 from raylight.errors import ClusterError
 from raylight.spec.schema import ResourcesSpec
-from raylight.training.scaling import build_scaling_config, check_fits_cluster, max_concurrent_runs
+from raylight.training.scaling import (
+    build_scaling_config,
+    check_fits_cluster,
+    max_concurrent_runs,
+    train_workers,
+)
 
 TWO_WORKERS = ResourcesSpec(num_workers=2)
 
@@ -28,3 +33,9 @@ def test_the_specs_placement_strategy_reaches_ray_train() -> None:
     assert build_scaling_config(ResourcesSpec()).placement_strategy == "PACK"
     spread = build_scaling_config(ResourcesSpec(placement_strategy="SPREAD"))
     assert spread.placement_strategy == "SPREAD" and spread.num_workers == 2
+
+
+def test_a_train_of_an_in_process_sweep_spec_runs_one_worker() -> None:
+    resources = ResourcesSpec(num_workers=0)
+    assert train_workers(resources) == 1
+    assert build_scaling_config(resources).num_workers == 1

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import types
+
+import numpy as np
 import pytest
 from ray import tune
 from ray.tune.schedulers import (
@@ -88,6 +91,27 @@ def test_hyperband_has_every_bracket_from_one_epoch_to_max_t(
     assert isinstance(scheduler, AsyncHyperBandScheduler)
     lowest_rungs = [min(m for m, _ in bracket._rungs) for bracket in scheduler._brackets]
     assert lowest_rungs == first_rungs
+
+
+def test_hyperband_brackets_are_drawn_the_same_for_the_same_seed() -> None:
+    spec = sweep("random", {"train.optimizer.lr": LR}, {"kind": "hyperband", "max_t": 9})
+
+    def brackets(seed: int) -> list[int]:
+        scheduler = build_scheduler(spec, epochs=9, seed=seed)
+        scheduler.set_search_properties("val_accuracy", "max")
+        drawn = []
+        for i in range(30):
+            trial = types.SimpleNamespace(trial_id=f"t{i}")
+            scheduler.on_trial_add(None, trial)  # type: ignore[arg-type]
+            drawn.append(scheduler._brackets.index(scheduler._trial_info[trial.trial_id]))
+        return drawn
+
+    np.random.seed(1)  # the global generator, which Ray's own scheduler would draw from
+    first = brackets(seed=0)
+    np.random.seed(2)
+    assert brackets(seed=0) == first
+    assert brackets(seed=5) != first
+    assert len(set(first)) > 1  # it does spread trials over brackets
 
 
 def test_pbt_mutates_training_values_and_keeps_the_architecture() -> None:

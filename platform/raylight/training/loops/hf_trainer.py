@@ -30,6 +30,7 @@ from raylight.components import call_model_builder, resolve
 from raylight.errors import ComponentError
 from raylight.runs.checkpoints import save_servable
 from raylight.spec.train import HfTrainerLoop, TrainSpec
+from raylight.training.faults import install_pause_after_report
 from raylight.training.loops import LoopSetup, WorkerPlan
 from raylight.training.loops.config import LoopConfig
 from raylight.training.loops.shards import shuffle_options
@@ -51,6 +52,7 @@ def train_fn_hf(config: dict[str, Any]) -> None:
     from ray.train.huggingface.transformers import prepare_trainer
 
     loop_config = LoopConfig.from_dict(config)
+    install_pause_after_report()  # tests only: see raylight.training.faults
     spec = loop_config.spec
     loop = spec.train.loop
     assert isinstance(loop, HfTrainerLoop)

@@ -26,6 +26,7 @@ from raylight.preprocessing.transforms import FittedPreprocessing
 from raylight.runs.checkpoints import save_servable
 from raylight.spec.schema import Spec
 from raylight.spec.train import LightningLoop, TrainSpec
+from raylight.training.faults import install_pause_after_report
 from raylight.training.loops import LoopSetup, WorkerPlan
 from raylight.training.loops.config import LoopConfig
 from raylight.training.loops.shards import shuffle_options
@@ -44,6 +45,7 @@ def train_fn_lightning(config: dict[str, Any]) -> None:
     from ray.train.lightning import RayDDPStrategy, RayLightningEnvironment, prepare_trainer
 
     loop_config = LoopConfig.from_dict(config)
+    install_pause_after_report()  # tests only: see raylight.training.faults
     spec = loop_config.spec
     train = spec.train
     preprocessing = loop_config.preprocessing

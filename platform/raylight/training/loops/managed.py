@@ -20,6 +20,7 @@ from raylight.components import call_model_builder
 from raylight.runs.checkpoints import MODEL_FILE, load_training_state, read_meta, save_checkpoint
 from raylight.runs.weights import weights_digest
 from raylight.spec.train import TrainSpec
+from raylight.training.faults import install_pause_after_report
 from raylight.training.loop_session import LoopSession, TrainWorkerSession
 from raylight.training.loops import LoopSetup, WorkerPlan
 from raylight.training.loops.config import LoopConfig
@@ -46,6 +47,7 @@ def build_worker_plan(setup: LoopSetup) -> WorkerPlan:
 def train_fn_per_worker(config: dict[str, Any]) -> None:
     """The Ray Train entry point: the managed loop on this worker's rank."""
     loop_config = LoopConfig.from_dict(config)  # the one untyped boundary: re-validated first
+    install_pause_after_report()  # tests only: see raylight.training.faults
     run_loop(loop_config, TrainWorkerSession(start_from=loop_config.start_from))
 
 

@@ -23,6 +23,7 @@ from raylight.preprocessing.datasets import PreparedData
 from raylight.runs.checkpoints import CheckpointMeta, make_servable
 from raylight.spec.schema import Spec
 from raylight.spec.train import UserFunctionLoop
+from raylight.training.faults import install_pause_after_report
 from raylight.training.loops import LoopSetup, WorkerPlan
 
 logger = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ def user_loop_config(spec: Spec, prepared: PreparedData) -> dict[str, Any]:
 def run_user_loop(function: str, environment: dict[str, str], config: dict[str, Any]) -> None:
     """On each worker: import the user's function there (by name, not by pickle) and call it."""
     os.environ.update(environment)
+    install_pause_after_report()  # tests only: before the loop's module binds ray.train.report
     loop = resolve(function, "train.loop.function")
     if inspect.signature(loop).parameters:
         loop(config)
