@@ -27,8 +27,8 @@ def train(
 ) -> None:
     """Train the spec's model on a Ray Train worker group and keep its best checkpoints."""
     from raylight.runs.history import last_epoch
-    from raylight.training import run_training, unfinished_training
     from raylight.training.scaling import train_workers
+    from raylight.training.trainer import run_training, unfinished_training
 
     loaded = load_checked(spec, overrides)
     workers = train_workers(loaded.spec.resources)
