@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from raylight.cluster import RAY_ENV_DEFAULTS
 from raylight.training.placement import read_placements
 from tests.conftest import DIGITS_SPEC, ROOT, free_port
 from tests.processes import env_with, raylight, wait_for
@@ -94,7 +95,7 @@ def test_a_submitted_sweep_trains_its_trials_on_both_worker_nodes(
     status = raylight("jobs", "status", job_id, "--address", head).stdout
     assert "git_commit" in status and "spec_hash" in status and "user" in status, status
     runtime_env = job_runtime_env_of(head, job_id)
-    assert runtime_env["env_vars"] == {"RAYLIGHT_EXAMPLE": "sweep"}
+    assert runtime_env["env_vars"] == {**RAY_ENV_DEFAULTS, "RAYLIGHT_EXAMPLE": "sweep"}
     (sweep,) = tmp_path.glob("digits/tune-*")
     history = pd.read_csv(sweep / "history.csv")
     assert history["trial_id"].nunique() == 4

@@ -104,6 +104,7 @@ def test_a_run_survives_a_killed_worker_and_then_a_killed_driver(
         *overrides,
         f"run.storage_path={storage}",
         "run.max_failures=1",
+        "run.num_checkpoints_to_keep=20",  # every epoch's, to check which one a restart loaded
         f"run.env={pause_env}",  # every worker of the run gets it, and nothing else
         "--address",
         ray.get_runtime_context().gcs_address,
