@@ -25,6 +25,7 @@ from tests.conftest import (
     USER_LOOP_SPEC,
     free_port,
 )
+from tests.integration.kills import SurvivedRun, train_through_kills
 
 
 @pytest.fixture(scope="session")
@@ -82,22 +83,50 @@ def trained_run(spec_fixture: str) -> Any:
     return fixture
 
 
+def survived_run(path: Path, *overrides: str) -> Any:
+    """A session fixture: the spec trained through a killed worker and a killed driver."""
+
+    @pytest.fixture(scope="session")
+    def fixture(
+        ray_cluster: ClusterInfo, serve_port: int, tmp_path_factory: pytest.TempPathFactory
+    ) -> SurvivedRun:
+        directory = tmp_path_factory.mktemp("survived")
+        return train_through_kills(path, overrides, directory, serve_port)
+
+    return fixture
+
+
+def part_of(run_fixture: str, attribute: str) -> Any:
+    """A session fixture: one attribute of another session fixture's value."""
+
+    @pytest.fixture(scope="session")
+    def fixture(request: pytest.FixtureRequest) -> Any:
+        return getattr(request.getfixturevalue(run_fixture), attribute)
+
+    return fixture
+
+
 # The managed loop with its parameters sharded over the 2 workers, fewer epochs to save time.
 FSDP_OVERRIDES = ("train.strategy=fsdp", "train.epochs=8")
 
-# One spec and one shared 2-worker training run per loop kind (and for FSDP).
+# The default managed loop: one uninterrupted 2-worker run, shared by the tests.
 digits = loaded_spec(DIGITS_SPEC)
 trained_digits = trained_run("digits")
-fsdp_digits = loaded_spec(DIGITS_SPEC, *FSDP_OVERRIDES, own_storage=True)
-trained_fsdp = trained_run("fsdp_digits")
-user_loop_digits = loaded_spec(USER_LOOP_SPEC)
-trained_user_loop = trained_run("user_loop_digits")
-lightning_digits = loaded_spec(LIGHTNING_SPEC)
-trained_lightning = trained_run("lightning_digits")
-accelerate_digits = loaded_spec(ACCELERATE_SPEC)
-trained_accelerate = trained_run("accelerate_digits")
-hf_digits = loaded_spec(HF_TRAINER_SPEC)
-trained_hf = trained_run("hf_digits")
+# Every other loop kind (and FSDP): one run per session, trained through a killed worker and a
+# killed driver (kills.py); it is also what the quality, reload and serving tests use.
+survived_fsdp = survived_run(DIGITS_SPEC, *FSDP_OVERRIDES)
+survived_user_loop = survived_run(USER_LOOP_SPEC)
+survived_lightning = survived_run(LIGHTNING_SPEC)
+survived_accelerate = survived_run(ACCELERATE_SPEC)
+survived_hf = survived_run(HF_TRAINER_SPEC)
+fsdp_digits, trained_fsdp = part_of("survived_fsdp", "loaded"), part_of("survived_fsdp", "result")
+user_loop_digits = part_of("survived_user_loop", "loaded")
+trained_user_loop = part_of("survived_user_loop", "result")
+lightning_digits = part_of("survived_lightning", "loaded")
+trained_lightning = part_of("survived_lightning", "result")
+accelerate_digits = part_of("survived_accelerate", "loaded")
+trained_accelerate = part_of("survived_accelerate", "result")
+hf_digits, trained_hf = part_of("survived_hf", "loaded"), part_of("survived_hf", "result")
 
 
 def offline_val_accuracy(loaded: LoadedSpec, model: torch.nn.Module) -> float:

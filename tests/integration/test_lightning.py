@@ -33,10 +33,11 @@ def test_lightning_reaches_the_accuracy_bar_and_reports_every_epoch(
 
 def test_the_modules_own_lightning_callbacks_ran(trained_lightning: TrainingResult) -> None:
     logs = trained_lightning.run_path / "lightning" / "logs"
-    # ModelCheckpoint kept its best file; LearningRateMonitor logged the cosine schedule.
+    # ModelCheckpoint kept its best file; LearningRateMonitor logged the cosine schedule. The
+    # run was restarted twice (kills.py): each Trainer logged a version of its own, in order.
     assert list(logs.glob("version_*/checkpoints/*.ckpt"))
-    (metrics_csv,) = logs.glob("version_*/metrics.csv")
-    rows = list(csv.DictReader(metrics_csv.open()))
+    versions = sorted(logs.glob("version_*"), key=lambda p: int(p.name.split("_")[1]))
+    rows = [row for v in versions for row in csv.DictReader((v / "metrics.csv").open())]
     lrs = [float(row["lr-AdamW"]) for row in rows if row.get("lr-AdamW")]
     assert len(lrs) >= 2 and lrs[-1] < lrs[0]
 

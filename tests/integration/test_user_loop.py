@@ -58,3 +58,4 @@ def test_accelerate_loop_gets_the_specs_precision_and_accumulation(
     assert last["bf16"] == 1.0 and train.precision == "bf16"
     _, meta = load_model(result.checkpoint_path)  # servable like any ray_train checkpoint
     assert meta.metrics["val_accuracy"] == result.metric_value
+    serve_spec_and_predict_example(accelerate_digits, result.checkpoint_path)
