@@ -132,7 +132,9 @@ def build_application(
         async def predict_batch(self, requests: list[list[dict[str, float]]]) -> list[Any]:
             """Many requests, one model call: split the predictions back per request."""
             flat = [record for records in requests for record in records]
-            predictions = self.predictor.predict(flat)
+            # Off the event loop: a model call holding the loop would also hold every waiting
+            # request's timeout (serve.request_timeout_s), /healthz and new arrivals until done.
+            predictions = await asyncio.to_thread(self.predictor.predict, flat)
             self.counters.model_calls += 1
             self.counters.requests += len(requests)
             self.counters.largest_batch = max(self.counters.largest_batch, len(requests))
