@@ -23,7 +23,18 @@ from raylight.spec.schema import (
 from raylight.spec.train import UserFunctionLoop
 
 # Arguments Raylight supplies itself when a model builder's signature asks for them.
-MODEL_INJECTED_ARGS = ("num_features", "num_outputs", "categorical_cardinalities")
+# The image and text ones only when the data has an image or tokenize step.
+MODEL_INJECTED_ARGS = (
+    "num_features",
+    "num_outputs",
+    "categorical_cardinalities",
+    "image_channels",
+    "image_size",
+    "vocab_size",
+    "max_length",
+    "pad_token_id",
+    "pretrained",  # model.pretrained, when it is a from_pretrained directory
+)
 # ...and those a LightningDataModule builder (train.loop.datamodule) may ask for.
 DATAMODULE_ARGS = ("preprocessing", "batch_size", "seed")
 
@@ -142,9 +153,71 @@ def load_checked(path: str | Path, overrides: Sequence[str] | None = None) -> Lo
     loaded = load_spec(path, overrides or ())  # which also makes the project importable
     problems = check_builders(loaded.spec.model, loaded.spec.data.source)
     problems += check_loop_function(loaded.spec.train.loop)
+    problems += check_pretrained(loaded.spec.model, loaded.base_dir)
+    problems += check_media_packages(loaded.spec.data.preprocessing)
     if problems:
         raise SpecError(str(path), problems)
     return loaded
+
+
+# What an image or tokenize step needs: (module, the extra that installs it).
+MEDIA_PACKAGES = {"image": ("PIL", "images"), "tokenize": ("tokenizers", "text")}
+
+
+def check_media_packages(steps: Sequence[Any]) -> list[Problem]:
+    """An image or tokenize step's optional package is installed, or say which extra has it."""
+    problems = []
+    for step in steps:
+        module, extra = MEDIA_PACKAGES.get(step.kind, (None, None))
+        if module and importlib.util.find_spec(module) is None:
+            problems.append(
+                Problem(
+                    "data.preprocessing",
+                    f"a `{step.kind}` step needs the {module} package: "
+                    f"pip install 'raylight[{extra}]'",
+                )
+            )
+    return problems
+
+
+def check_pretrained(model: ModelSpec, base_dir: Path) -> list[Problem]:
+    """model.pretrained is a local file or directory that exists, and the builder can take it."""
+    if model.pretrained is None:
+        return []
+    path = Path(model.pretrained).expanduser()
+    path = path if path.is_absolute() else base_dir / path
+    if not path.exists():
+        return [
+            Problem(
+                "model.pretrained",
+                f"{path} does not exist; it must be a local model directory (save_pretrained's) "
+                "or a .safetensors file. Hub names are not downloaded.",
+            )
+        ]
+    if path.is_file() and path.suffix != ".safetensors":
+        return [
+            Problem(
+                "model.pretrained",
+                f"{path.name} is not a .safetensors file; convert the weights (safetensors "
+                "save_file) or give a save_pretrained directory. Pickled weights are not loaded.",
+            )
+        ]
+    if path.is_dir():
+        try:
+            builder = resolve(model.builder, "model.builder")
+        except ComponentError as error:
+            return [Problem("", error.message)]
+        params = inspect.signature(builder).parameters
+        takes = "pretrained" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+        if not takes:
+            return [
+                Problem(
+                    "model.pretrained",
+                    f"{model.builder} has no `pretrained` argument; a directory is passed to "
+                    "the builder as `pretrained` for its from_pretrained.",
+                )
+            ]
+    return []
 
 
 def check_loop_function(loop: TrainLoop) -> list[Problem]:

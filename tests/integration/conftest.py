@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from raylight.cluster import ClusterInfo, connect
+from raylight.preprocessing.model_io import logits_of
 from raylight.serving.ingress import apply_ingress, choose_ingress, worker_setup_hook
-from raylight.serving.predictor import logits_of
 from raylight.spec import LoadedSpec, load_spec
 from raylight.training import TrainingResult, run_training
 from tests.conftest import (

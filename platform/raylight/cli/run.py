@@ -46,10 +46,13 @@ def run(
             print_tuning(result)  # type: ignore[arg-type]
 
     def ready(endpoint: ServingEndpoint) -> None:
-        example = read_meta(endpoint.checkpoint_path).parsed_preprocessing.example_record
+        preprocessing = read_meta(endpoint.checkpoint_path).parsed_preprocessing
+        example = preprocessing.example_record
         answer = smoke_request(endpoint.predict_url, example, endpoint.token_env)
         console.print(f"smoke request: HTTP 200 {answer}")
-        print_endpoint(endpoint, curl_command(endpoint.predict_url, example, endpoint.token_env))
+        image = preprocessing.image.column if preprocessing.image else None
+        curl = curl_command(endpoint.predict_url, example, endpoint.token_env, image)
+        print_endpoint(endpoint, curl)
         if not detach_after_smoke:
             console.print("serving until interrupted (Ctrl-C)")
 

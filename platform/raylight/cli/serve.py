@@ -58,8 +58,12 @@ def serve(
     served = []
 
     def ready(endpoint) -> None:  # type: ignore[no-untyped-def]
-        example = read_meta(endpoint.checkpoint_path).parsed_preprocessing.example_record
-        print_endpoint(endpoint, curl_command(endpoint.predict_url, example, endpoint.token_env))
+        preprocessing = read_meta(endpoint.checkpoint_path).parsed_preprocessing
+        image = preprocessing.image.column if preprocessing.image else None
+        curl = curl_command(
+            endpoint.predict_url, preprocessing.example_record, endpoint.token_env, image
+        )
+        print_endpoint(endpoint, curl)
         served.append(endpoint)
         if len(served) == len(paths):
             console.print("serving until interrupted (Ctrl-C)")

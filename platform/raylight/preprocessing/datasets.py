@@ -8,7 +8,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from raylight.errors import DataError
-from raylight.preprocessing.sources import read_source
+from raylight.preprocessing.media import (
+    example_value,
+    fit_image_step,
+    fit_tokenize_step,
+    media_steps,
+    read_image_paths,
+)
+from raylight.preprocessing.sources import IMAGE_NAME, read_source
 from raylight.preprocessing.transforms import (
     CategoricalStep,
     FittedPreprocessing,
@@ -22,9 +29,11 @@ from raylight.preprocessing.transforms import (
 from raylight.spec.schema import (
     CategoricalEncodeStep,
     DataSpec,
+    ImageStep,
     MinMaxStep,
     PreprocessingStep,
     StandardizeStep,
+    TokenizeStep,
 )
 
 if TYPE_CHECKING:
@@ -40,6 +49,7 @@ class PreparedData:
     preprocessing: FittedPreprocessing
     num_train_rows: int
     num_val_rows: int
+    pretrained: dict[str, Any] | None = None  # model.pretrained's path and sha256 (runs.pretrained)
 
 
 def prepare_datasets(data: DataSpec, task: Task, base_dir: Path) -> PreparedData:
@@ -47,7 +57,12 @@ def prepare_datasets(data: DataSpec, task: Task, base_dir: Path) -> PreparedData
     source = read_source(data.source, base_dir)
     raw = source.dataset
     features = _feature_columns(data, task, raw)
-    raw = raw.select_columns([*features, data.label])
+    image_step, text_step = media_steps(data, raw)
+    media = [step.column for step in (image_step, text_step) if step is not None]
+    names = [IMAGE_NAME] if image_step and IMAGE_NAME in raw.schema().names else []
+    raw = raw.select_columns([*features, *media, *names, data.label])
+    if image_step is not None and not names:  # a table: paths to read, or the bytes themselves
+        raw = read_image_paths(raw, image_step.column, _source_dir(data, base_dir))
     train_raw, val_raw = raw.train_test_split(
         test_size=data.validation.fraction, shuffle=True, seed=data.validation.seed
     )
@@ -61,20 +76,30 @@ def prepare_datasets(data: DataSpec, task: Task, base_dir: Path) -> PreparedData
     numeric = [name for name in features if name not in categorical]
     id_types = _id_types(raw, categorical)
     example = val_raw.take(1)[0]
+    table_steps = [s for s in data.preprocessing if s not in (image_step, text_step)]
+    fitted_media: list[FittedStep] = []
+    if image_step is not None:
+        fitted_media.append(fit_image_step(image_step, train_raw, val_raw))
+    if text_step is not None:
+        fitted_media.append(fit_tokenize_step(text_step, train_raw, base_dir))
     fitted = FittedPreprocessing(
         feature_columns=(*categorical, *numeric),  # the model input order: ids first
         label_column=data.label,
         task=task,
         label_classes=_label_classes(train_raw, data.label) if task == "classification" else (),
-        steps=tuple(_fit_step(s, numeric, train_raw, id_types) for s in data.preprocessing),
+        steps=(
+            *(_fit_step(s, numeric, train_raw, id_types) for s in table_steps),
+            *fitted_media,
+        ),
         example_record={
             **{name: _as_id(example[name], id_types[name]) for name in categorical},
             **{name: float(example[name]) for name in numeric},
+            **{name: example_value(example[name]) for name in media},
         },
         data_fingerprint=source.fingerprint,
     )
     return PreparedData(
-        train=train_raw.map_batches(fitted.model_batch, batch_format="numpy"),
+        train=train_raw.map_batches(fitted.train_batch, batch_format="numpy"),
         val=val_raw.map_batches(fitted.model_batch, batch_format="numpy"),
         preprocessing=fitted,
         num_train_rows=num_train,
@@ -92,7 +117,9 @@ def _feature_columns(data: DataSpec, task: Task, raw: ray.data.Dataset) -> list[
             f"data.label: {data.label!r} is {types[data.label]}, not a number; train.loss: mse "
             "needs a numeric label (use cross_entropy for classes)."
         )
-    features = data.features or [name for name in types if name != data.label]
+    has_media = any(isinstance(s, ImageStep | TokenizeStep) for s in data.preprocessing)
+    default = [] if has_media else [name for name in types if name != data.label]
+    features = default if data.features is None else data.features
     categorical = _categorical_columns(data)
     missing = [name for name in features if name not in types]
     if missing:
@@ -127,6 +154,17 @@ def _feature_columns(data: DataSpec, task: Task, raw: ray.data.Dataset) -> list[
     return features
 
 
+def _source_dir(data: DataSpec, base_dir: Path) -> Path:
+    """Where relative image paths in a table start: the table's folder (or the spec's)."""
+    from raylight.spec.loader import resolve_spec_path
+
+    path = getattr(data.source, "path", None)
+    if path is None:
+        return base_dir
+    resolved = resolve_spec_path(path, base_dir)
+    return resolved if resolved.is_dir() else resolved.parent
+
+
 def _categorical_columns(data: DataSpec) -> list[str]:
     steps = [step for step in data.preprocessing if isinstance(step, CategoricalEncodeStep)]
     return [name for step in steps for name in step.columns]
@@ -141,6 +179,7 @@ def _fit_step(
     """One pass of Ray Data aggregations over the training split per step (per column for ids)."""
     from ray.data.aggregate import Max, Mean, Min, Std
 
+    assert not isinstance(step, ImageStep | TokenizeStep)  # fitted in preprocessing.media
     if isinstance(step, CategoricalEncodeStep):
         return CategoricalStep(
             columns=tuple(step.columns),

@@ -1,4 +1,4 @@
-"""Read `data.source` into a Ray Dataset: Parquet, CSV, or a builder (path or DataFrame)."""
+"""Read `data.source` into a Ray Dataset: Parquet, CSV, JSON Lines, an image folder, a builder."""
 
 from __future__ import annotations
 
@@ -11,7 +11,17 @@ from typing import TYPE_CHECKING, Any
 from raylight.components import check_kwargs, resolve
 from raylight.errors import DataError
 from raylight.spec.loader import resolve_spec_path
-from raylight.spec.schema import BuilderSource, CsvSource, DataSource, ParquetSource
+from raylight.spec.schema import (
+    BuilderSource,
+    CsvSource,
+    DataSource,
+    ImageFolderSource,
+    JsonSource,
+    ParquetSource,
+)
+
+IMAGE_SUFFIXES = [".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"]
+IMAGE_NAME = "_image_name"  # which file an image row came from, to name unreadable ones
 
 if TYPE_CHECKING:
     import ray.data
@@ -40,6 +50,18 @@ def read_source(source: DataSource, base_dir: Path) -> SourceData:
         path = resolve_spec_path(source.path, base_dir)
     if not path.exists():
         raise DataError(f"data.source: {path} does not exist.")
+    if isinstance(source, ImageFolderSource) or (
+        isinstance(source, BuilderSource) and _is_image_folder(path)
+    ):
+        extensions = source.extensions if isinstance(source, ImageFolderSource) else IMAGE_SUFFIXES
+        return SourceData(read_image_folder(path, extensions), files_fingerprint(path))
+    if isinstance(source, JsonSource) or (
+        not isinstance(source, ParquetSource | CsvSource) and _looks_like(path, ".jsonl", ".json")
+    ):
+        return SourceData(
+            ray.data.read_json(str(path), lines=True, override_num_blocks=num_blocks_for(path)),
+            files_fingerprint(path),
+        )
     is_csv = isinstance(source, CsvSource) or (
         not isinstance(source, ParquetSource) and _looks_like_csv(path)
     )
@@ -47,6 +69,44 @@ def read_source(source: DataSource, base_dir: Path) -> SourceData:
     return SourceData(
         reader(str(path), override_num_blocks=num_blocks_for(path)), files_fingerprint(path)
     )
+
+
+def read_image_folder(path: Path, extensions: list[str]) -> ray.data.Dataset:
+    """Rows of {image: bytes, label: subfolder name, _image_name: path in the folder}.
+
+    Ray Data reads the files in parallel tasks, streaming; nothing is collected to the driver.
+    Decoding waits for the image step (datasets.py), which counts files that do not decode.
+    """
+    import ray.data
+
+    if not path.is_dir():
+        raise DataError(f"data.source: an image_folder source is a folder; {path} is a file.")
+    wanted = tuple(e.lower() if e.startswith(".") else f".{e.lower()}" for e in extensions)
+    loose = [p.name for p in path.iterdir() if p.is_file() and p.suffix.lower() in wanted]
+    if loose:
+        raise DataError(
+            f"data.source: {path} has images outside a class subfolder ({', '.join(loose[:3])}); "
+            "the image_folder layout is <folder>/<label>/<image>."
+        )
+    if not any(p.suffix.lower() in wanted for p in path.rglob("*") if p.is_file()):
+        raise DataError(f"data.source: {path} has no image files ({', '.join(wanted)}).")
+    root = str(path.resolve())
+
+    def rows(batch: dict[str, Any]) -> dict[str, Any]:
+        names = [str(Path(p).resolve().relative_to(root)) for p in batch["path"]]
+        return {
+            "image": batch["bytes"],
+            "label": [Path(name).parts[0] for name in names],
+            IMAGE_NAME: names,
+        }
+
+    dataset = ray.data.read_binary_files(
+        root,
+        include_paths=True,
+        file_extensions=[e.lstrip(".") for e in wanted],
+        override_num_blocks=num_blocks_for(path),
+    )
+    return dataset.map_batches(rows, batch_format="numpy")
 
 
 # Sources up to this size on disk are read into one block per BYTES_PER_BLOCK; larger ones get
@@ -144,3 +204,16 @@ def _looks_like_csv(path: Path) -> bool:
     if path.is_dir():
         return any(path.glob("*.csv")) and not any(path.glob("*.parquet"))
     return path.suffix.lower() == ".csv"
+
+
+def _is_image_folder(path: Path) -> bool:
+    """A folder of class subfolders of images (what a data builder may return for images)."""
+    return path.is_dir() and any(
+        p.suffix.lower() in IMAGE_SUFFIXES for p in path.glob("*/*") if p.is_file()
+    )
+
+
+def _looks_like(path: Path, *suffixes: str) -> bool:
+    if path.is_dir():
+        return any(p.suffix.lower() in suffixes for p in path.iterdir())
+    return path.suffix.lower() in suffixes

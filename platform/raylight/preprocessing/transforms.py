@@ -3,8 +3,10 @@
 The state is JSON (means, scales, vocabularies, class names), never a pickle, so a checkpoint
 cannot run code when loaded and a reader can see exactly what serving applies.
 
-The model input is one float32 matrix: the categorical columns first, each as its vocabulary
-index (0 = unknown; exact in float32 below 2**24), then the numeric columns, scaled.
+Model inputs are named arrays. Table columns make `features`, one float32 matrix: the
+categorical columns first, each as its vocabulary index (0 = unknown; exact in float32 below
+2**24), then the numeric columns, scaled. An image step makes `image` (preprocessing.images), a
+tokenize step `input_ids` and `attention_mask` (preprocessing.text).
 """
 
 from __future__ import annotations
@@ -16,6 +18,14 @@ from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
+
+from raylight.preprocessing.images import (
+    DEFAULT_MAX_PIXELS,
+    ImageTransform,
+    UnreadableImageError,
+    decode_image,
+)
+from raylight.preprocessing.text import TextTokenizer
 
 Task = Literal["classification", "regression"]
 IdType = Literal["int", "str"]
@@ -109,13 +119,21 @@ class CategoricalStep:
         )
 
 
-FittedStep = ScalingStep | CategoricalStep
+FittedStep = ScalingStep | CategoricalStep | ImageTransform | TextTokenizer
 
 
 def step_from_dict(data: Mapping[str, Any]) -> FittedStep:
     if data["kind"] == "categorical":
         return CategoricalStep.from_dict(data)
+    if data["kind"] == "image":
+        return ImageTransform.from_dict(data)
+    if data["kind"] == "tokenize":
+        return TextTokenizer.from_dict(data)
     return ScalingStep.from_dict(data)
+
+
+class BadRecordError(ValueError):
+    """A request record whose image or text cannot become a model input: a 422, never a 500."""
 
 
 def _object_array(values: Any) -> np.ndarray:
@@ -162,13 +180,92 @@ class FittedPreprocessing:
         steps = [s for s in self.steps if isinstance(s, CategoricalStep)]
         return tuple(n for step in steps for n in step.cardinalities)
 
+    @property
+    def image(self) -> ImageTransform | None:
+        return next((s for s in self.steps if isinstance(s, ImageTransform)), None)
+
+    @property
+    def text(self) -> TextTokenizer | None:
+        return next((s for s in self.steps if isinstance(s, TextTokenizer)), None)
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        """The named tensors the model receives, in this order."""
+        names: tuple[str, ...] = ("features",) if self.feature_columns else ()
+        if self.image:
+            names += ("image",)
+        if self.text:
+            names += ("input_ids", "attention_mask")
+        return names
+
+    @property
+    def raw_columns(self) -> tuple[str, ...]:
+        """The source columns a record must have: table features, then image and text."""
+        media = tuple(s.column for s in (self.image, self.text) if s is not None)
+        return (*self.feature_columns, *media)
+
     def model_inputs(self) -> dict[str, Any]:
         """What a model builder may ask for by name: the shape of what it will be fed."""
-        return {
+        inputs: dict[str, Any] = {
             "num_features": self.num_features,
             "num_outputs": self.num_outputs,
             "categorical_cardinalities": list(self.categorical_cardinalities),
         }
+        if self.image:
+            inputs |= {"image_channels": self.image.channels, "image_size": self.image.size}
+        if self.text:
+            inputs |= {
+                "vocab_size": self.text.vocab_size,
+                "max_length": self.text.max_length,
+                "pad_token_id": self.text.pad_token_id,
+            }
+        return inputs
+
+    def inputs(
+        self, columns: Columns, rng: np.random.Generator | None = None
+    ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Raw columns -> the named model inputs, and which rows' images decoded.
+
+        `rng` turns on the image step's training augmentation.
+        """
+        arrays: dict[str, np.ndarray] = {}
+        readable = np.ones(len(columns[self.raw_columns[0]]), dtype=bool)
+        if self.feature_columns:
+            arrays["features"] = self.features(columns)
+        if self.image:
+            arrays["image"], readable = self.image.batch(list(columns[self.image.column]), rng)
+        if self.text:
+            arrays["input_ids"], arrays["attention_mask"] = self.text.encode(
+                list(columns[self.text.column])
+            )
+        return arrays, readable
+
+    def inputs_from_records(
+        self, records: Sequence[Mapping[str, Any]], max_image_pixels: int = DEFAULT_MAX_PIXELS
+    ) -> dict[str, np.ndarray]:
+        """Request records -> model inputs; BadRecordError names the first record that fails.
+
+        An image is its file's bytes, or base64 text of them (JSON); a text is a string.
+        Images are decoded once here to check them, and again in `inputs`: a request's images
+        are few, and the check keeps a bad one from failing other requests' batch.
+        """
+        columns = {name: [record[name] for record in records] for name in self.raw_columns}
+        if self.image:
+            images = columns[self.image.column]
+            for i, value in enumerate(images):
+                where = f"record {i}: " if len(records) > 1 else ""
+                try:
+                    images[i] = value if isinstance(value, bytes) else _from_base64(value)
+                    decode_image(images[i], max_image_pixels)  # truncated bytes fail here
+                except (UnreadableImageError, ValueError) as error:
+                    raise BadRecordError(f"{where}{self.image.column}: {error}") from None
+        if self.text:
+            for i, value in enumerate(columns[self.text.column]):
+                if not isinstance(value, str) or not value.strip():
+                    where = f"record {i}: " if len(records) > 1 else ""
+                    raise BadRecordError(f"{where}{self.text.column}: needs a non-empty string")
+        arrays, _ = self.inputs(columns)
+        return arrays
 
     def features(self, columns: Columns) -> np.ndarray:
         """Raw feature columns -> float32 matrix [rows, num_features], every step applied."""
@@ -210,14 +307,27 @@ class FittedPreprocessing:
         return [self.label_classes[int(i)] for i in class_indices]
 
     def model_batch(self, batch: Columns) -> dict[str, np.ndarray]:
-        """Ray Data map_batches UDF: raw columns -> {"features", "label"}.
+        """Ray Data map_batches UDF: raw columns -> the named model inputs and "label".
 
         Rows whose label never occurred in the training split cannot be scored, so they are
-        dropped here (validation only; the training split defines the classes).
+        dropped here (validation only; the training split defines the classes), as are images
+        that do not decode (counted and named before training; see datasets.py).
         """
+        return self._labelled_inputs(batch, rng=None)
+
+    def train_batch(self, batch: Columns) -> dict[str, np.ndarray]:
+        """model_batch with the image step's augmentation (fresh randomness every pass)."""
+        augment = self.image is not None and (self.image.crop_scale or self.image.horizontal_flip)
+        return self._labelled_inputs(batch, rng=np.random.default_rng() if augment else None)
+
+    def _labelled_inputs(
+        self, batch: Columns, rng: np.random.Generator | None
+    ) -> dict[str, np.ndarray]:
         labels = self.labels(batch[self.label_column])
         keep = labels >= 0 if self.task == "classification" else np.ones(len(labels), dtype=bool)
-        return {"features": self.features(batch)[keep], "label": labels[keep]}
+        arrays, readable = self.inputs(batch, rng)
+        keep &= readable
+        return {**{name: array[keep] for name, array in arrays.items()}, "label": labels[keep]}
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -241,6 +351,21 @@ class FittedPreprocessing:
             example_record=dict(data.get("example_record", {})),
             data_fingerprint=data.get("data_fingerprint"),
         )
+
+
+def _from_base64(value: Any) -> bytes:
+    """A JSON image field: base64 text (standard alphabet, padding checked) -> bytes."""
+    import base64
+    import binascii
+
+    if not isinstance(value, str):
+        raise ValueError("needs base64 text of the image file's bytes")
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError(
+            "is not valid base64 (send the image file's bytes, base64-encoded)"
+        ) from None
 
 
 def plain_scalar(value: Any) -> Any:

@@ -12,10 +12,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from raylight.components import call_model_builder
 from raylight.errors import TargetError
 from raylight.preprocessing.transforms import FittedPreprocessing
 from raylight.runs.files import write_json_atomic
+from raylight.runs.pretrained import build_model
 from raylight.runs.weights import plain_state_dict, read_weights
 from raylight.spec.schema import Spec
 
@@ -39,6 +39,7 @@ class CheckpointMeta:
     raylight_version: str
     run_id: str | None = None  # the Train run or Tune trial that wrote it
     started_from: dict[str, Any] | None = None  # the checkpoint that run continued from
+    pretrained: dict[str, Any] | None = None  # the weights it was fine-tuned from: path, sha256
 
     @classmethod
     def of_epoch(
@@ -50,6 +51,7 @@ class CheckpointMeta:
         metrics: dict[str, float],
         run_id: str | None,
         started_from: dict[str, Any] | None = None,
+        pretrained: dict[str, Any] | None = None,
     ) -> CheckpointMeta:
         """The metadata of an epoch's checkpoint; `epoch` is the metrics' own."""
         import raylight
@@ -63,6 +65,7 @@ class CheckpointMeta:
             raylight_version=raylight.__version__,
             run_id=run_id,
             started_from=started_from,
+            pretrained=pretrained,
         )
 
     @property
@@ -149,7 +152,11 @@ def load_model(directory: Path, device: str = "cpu") -> tuple[torch.nn.Module, C
     meta = read_meta(directory)
     spec = meta.parsed_spec
     preprocessing = meta.parsed_preprocessing
-    model = call_model_builder(spec.model.builder, spec.model.kwargs, preprocessing.model_inputs())
+    # A from_pretrained directory is read again to build the architecture; the weights are
+    # then the checkpoint's.
+    model = build_model(
+        spec.model, preprocessing.model_inputs(), meta.pretrained, load_weights=False
+    )
     load_weights(model, str(Path(directory) / MODEL_FILE), device=device)
     model.eval()
     return model, meta

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from fastapi import Query, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ray import serve
 from ray.serve import Application
@@ -17,12 +18,20 @@ from raylight.errors import TargetError
 from raylight.runs.checkpoints import read_meta
 from raylight.runs.provenance import package_versions
 from raylight.serving.http import make_api, token_digest
-from raylight.serving.predictor import NonFiniteOutputError, Predictor
+from raylight.serving.predictor import (
+    Inputs,
+    NonFiniteOutputError,
+    Predictor,
+    concat_inputs,
+    rows_of,
+)
+from raylight.serving.requests import BodyReader, openapi_body
 from raylight.serving.schemas import (
     ErrorResponse,
     ModelMetadata,
     PredictResponse,
     ReplicaStats,
+    input_kinds,
     request_body,
 )
 from raylight.serving.targets import Lineage, resolve_target
@@ -32,6 +41,8 @@ RETRY_AFTER_S = 1  # what an overloaded or timed-out endpoint tells clients to w
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse} for code in (400, 401, 413, 422, 503)
 }
+ERRORS_WITH_MEDIA = {**ERRORS, 415: {"model": ErrorResponse}}
+PROBABILITIES = Query(False, description="Add every class's probability to each prediction.")
 
 
 class ServeAppArgs(BaseModel):
@@ -93,8 +104,12 @@ def build_application(
     """Bind the deployment for `checkpoint_path` with the spec's replica, batch and HTTP rules."""
     meta = read_meta(checkpoint_path)
     name = meta.parsed_spec.name
-    example = meta.parsed_preprocessing.example_record
-    body_model = request_body(name, meta.parsed_preprocessing, serve_spec)
+    preprocessing = meta.parsed_preprocessing
+    example = preprocessing.example_record
+    body_model = request_body(name, preprocessing, serve_spec)
+    # An image model's /predict also takes multipart uploads, so it reads its body itself.
+    reader = BodyReader(body_model, preprocessing) if preprocessing.image else None
+    has_media = bool(preprocessing.image or preprocessing.text)
     api = make_api(
         name,
         max_body_bytes=serve_spec.max_body_bytes,
@@ -108,7 +123,9 @@ def build_application(
             import torch
 
             device = "cuda" if gpus > 0 and torch.cuda.is_available() else "cpu"
-            self.predictor = Predictor(checkpoint, device=device)
+            self.predictor = Predictor(
+                checkpoint, device=device, max_image_pixels=serve_spec.max_image_pixels
+            )
             self.lineage = lineage
             self.counters = ReplicaStats(
                 replica=serve.get_replica_context().replica_tag,
@@ -129,32 +146,34 @@ def build_application(
             max_batch_size=serve_spec.max_batch_size,
             batch_wait_timeout_s=serve_spec.batch_wait_timeout_s,
         )
-        async def predict_batch(self, requests: list[list[dict[str, float]]]) -> list[Any]:
+        async def predict_batch(self, requests: list[tuple[Inputs, bool]]) -> list[Any]:
             """Many requests, one model call: split the predictions back per request."""
-            flat = [record for records in requests for record in records]
+            inputs = concat_inputs([encoded for encoded, _ in requests])
+            wanted = [want for encoded, want in requests for _ in range(rows_of(encoded))]
             # Off the event loop: a model call holding the loop would also hold every waiting
             # request's timeout (serve.request_timeout_s), /healthz and new arrivals until done.
-            predictions = await asyncio.to_thread(self.predictor.predict, flat)
+            predictions = await asyncio.to_thread(self.predictor.predict_inputs, inputs, wanted)
             self.counters.model_calls += 1
             self.counters.requests += len(requests)
             self.counters.largest_batch = max(self.counters.largest_batch, len(requests))
             self.counters.batched_calls += len(requests) > 1
             out, start = [], 0
-            for records in requests:
-                out.append(predictions[start : start + len(records)])
-                start += len(records)
+            for encoded, _ in requests:
+                rows = rows_of(encoded)
+                out.append(predictions[start : start + rows])
+                start += rows
             return out
 
-        def check_health(self) -> None:
-            """Serve calls this periodically; a replica that cannot predict is replaced."""
-            self._check_model()
-
-        @api.post("/predict", response_model=PredictResponse, responses=ERRORS)
-        async def predict(self, body: body_model) -> dict[str, Any]:  # type: ignore[valid-type]
-            records: list[Any] = body if isinstance(body, list) else [body]
-            rows = [r.model_dump(by_alias=True) for r in records]
+        async def answer(self, rows: list[dict[str, Any]], probabilities: bool) -> dict[str, Any]:
+            """Encode the records (images decoded off the loop), then predict in a batch."""
+            if has_media:
+                encoded = await asyncio.to_thread(self.predictor.encode, rows)
+            else:
+                encoded = self.predictor.encode(rows)
             try:
-                predictions = await asyncio.wait_for(self.predict_batch(rows), timeout_s)
+                predictions = await asyncio.wait_for(
+                    self.predict_batch((encoded, probabilities)), timeout_s
+                )
             except asyncio.TimeoutError:
                 from fastapi import HTTPException
 
@@ -168,6 +187,42 @@ def build_application(
                     "the model's output is not finite for these inputs (values too large?)"
                 )
             return {"predictions": predictions}
+
+        def check_health(self) -> None:
+            """Serve calls this periodically; a replica that cannot predict is replaced."""
+            self._check_model()
+
+        if reader is None:
+
+            @api.post(
+                "/predict",
+                response_model=PredictResponse,
+                response_model_exclude_none=True,
+                responses=ERRORS,
+            )
+            async def predict(
+                self,
+                body: body_model,  # type: ignore[valid-type]
+                probabilities: bool = PROBABILITIES,
+            ) -> dict[str, Any]:
+                records: list[Any] = body if isinstance(body, list) else [body]
+                rows = [r.model_dump(by_alias=True) for r in records]
+                return await self.answer(rows, probabilities)
+
+        else:
+
+            @api.post(
+                "/predict",
+                response_model=PredictResponse,
+                response_model_exclude_none=True,
+                responses=ERRORS_WITH_MEDIA,
+                openapi_extra=openapi_body(body_model, preprocessing),
+            )
+            async def predict(  # type: ignore[misc]
+                self, request: Request, probabilities: bool = PROBABILITIES
+            ) -> dict[str, Any]:
+                """JSON records (base64 images), or one multipart upload (curl -F image=@f)."""
+                return await self.answer(await reader.records(request), probabilities)
 
         @api.get("/healthz")
         async def healthz(self) -> dict[str, str]:
@@ -231,6 +286,8 @@ def _metadata(predictor: Predictor, lineage: Lineage) -> ModelMetadata:
         model_name=spec.name,
         task=predictor.preprocessing.task,
         features=list(predictor.preprocessing.feature_columns),
+        inputs=input_kinds(predictor.preprocessing),
+        pretrained=meta.pretrained,
         checkpoint_path=str(predictor.checkpoint_path),
         run_path=lineage.run_path,
         trial_id=lineage.trial_id,

@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import raylight
-from raylight.serving.predictor import NonFiniteOutputError
+from raylight.serving.predictor import BadRecordError, NonFiniteOutputError
 
 OPEN_PATHS = frozenset({"/healthz"})  # probes (Kubernetes, load balancers) carry no token
 
@@ -137,8 +137,9 @@ def make_api(name: str, *, max_body_bytes: int, token_sha256: str | None) -> Fas
             ),
         )
 
+    @api.exception_handler(BadRecordError)
     @api.exception_handler(NonFiniteOutputError)
-    async def non_finite(request: Request, error: NonFiniteOutputError) -> JSONResponse:
+    async def non_finite(request: Request, error: ValueError) -> JSONResponse:
         return JSONResponse(status_code=422, content={"error": str(error)})
 
     @api.exception_handler(StarletteHTTPException)

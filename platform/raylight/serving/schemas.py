@@ -20,6 +20,11 @@ MAX_ID_CHARS = 1024  # a categorical id longer than this is a malformed request,
 class ClassPrediction(BaseModel):
     label: Any = Field(description="The most probable class, as in the training labels.")
     probability: float = Field(description="Its softmax probability.")
+    probabilities: dict[str, float] | None = Field(
+        default=None,
+        description="Every class's probability, by label: only when the request asks "
+        "(?probabilities=true).",
+    )
 
 
 class ValuePrediction(BaseModel):
@@ -43,6 +48,13 @@ class ModelMetadata(BaseModel):
     model_name: str
     task: str
     features: list[str]
+    inputs: dict[str, str] = Field(
+        description="Each request field and its kind: number, id, image (base64 in JSON, or a "
+        "multipart file) or text."
+    )
+    pretrained: dict[str, Any] | None = Field(
+        default=None, description="The weights training started from, with their sha256."
+    )
     checkpoint_path: str
     run_path: str | None
     trial_id: str | None
@@ -67,6 +79,17 @@ class ReplicaStats(BaseModel):
     model_calls: int
     largest_batch: int = Field(description="Most requests answered by one model call.")
     batched_calls: int = Field(description="Model calls that answered more than one request.")
+
+
+def input_kinds(preprocessing: FittedPreprocessing) -> dict[str, str]:
+    """Each request field and what it holds: number, id, image or text."""
+    ids = {c for s in preprocessing.steps if isinstance(s, CategoricalStep) for c in s.columns}
+    kinds = {c: "id" if c in ids else "number" for c in preprocessing.feature_columns}
+    if preprocessing.image:
+        kinds[preprocessing.image.column] = "image"
+    if preprocessing.text:
+        kinds[preprocessing.text.column] = "text"
+    return kinds
 
 
 def request_body(name: str, preprocessing: FittedPreprocessing, spec: ServeSpec) -> Any:
@@ -94,6 +117,29 @@ def request_body(name: str, preprocessing: FittedPreprocessing, spec: ServeSpec)
         )
         for i, feature in enumerate(preprocessing.feature_columns)
     }
+    if preprocessing.image:
+        fields["image_field"] = (
+            str,
+            Field(
+                alias=preprocessing.image.column,
+                strict=True,
+                min_length=1,
+                description="The image file's bytes, base64-encoded (or upload the file as "
+                "multipart/form-data).",
+            ),
+        )
+    if preprocessing.text:
+        fields["text_field"] = (
+            str,
+            Field(
+                alias=preprocessing.text.column,
+                strict=True,
+                min_length=1,
+                pattern=r"\S",
+                description="The text; longer than the tokenizer's max_length, it is truncated "
+                "as in training.",
+            ),
+        )
     example = preprocessing.example_record
     record = create_model(
         f"{name.replace('-', '_').replace('.', '_').title()}Record",

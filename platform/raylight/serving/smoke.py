@@ -41,11 +41,26 @@ def smoke_request(
 
 
 def curl_command(
-    predict_url: str, record: Mapping[str, float], token_env: str | None = None
+    predict_url: str,
+    record: Mapping[str, Any],
+    token_env: str | None = None,
+    image_field: str | None = None,
 ) -> str:
-    """A curl line for the user; with auth it names the variable, never the token itself."""
-    body = json.dumps(dict(record), separators=(",", ":"))
+    """A curl line for the user; with auth it names the variable, never the token itself.
+
+    An image model's line uploads a file (multipart), not the example's base64.
+    """
     auth = f' -H "Authorization: Bearer ${token_env}"' if token_env else ""
+    if image_field:
+        fields = " ".join(
+            f"-F {shlex.quote(f'{name}={value}')}"
+            for name, value in record.items()
+            if name != image_field
+        )
+        return f"curl{auth} -F {image_field}=@your-image.png {fields} {predict_url}".replace(
+            "  ", " "
+        )
+    body = json.dumps(dict(record), separators=(",", ":"))
     return (
         f"curl -X POST {predict_url} -H 'Content-Type: application/json'{auth} "
         f"-d {shlex.quote(body)}"

@@ -79,9 +79,22 @@ def resolve_spec_path(value: str, base_dir: Path) -> Path:
     return path if path.is_absolute() else (base_dir / path).resolve()
 
 
+# Fields added to the schema after runs were recorded by hash: left out of the hash while at
+# their default, so an existing spec keeps its hash (and `--resume` finds its runs).
+ADDED_FIELDS: dict[tuple[str, str], Any] = {
+    ("model", "pretrained"): None,
+    ("model", "freeze"): [],
+    ("serve", "max_image_pixels"): 40_000_000,
+}
+
+
 def spec_hash(spec: Spec) -> str:
     """Short, stable hash of the resolved spec: what /metadata and job metadata report."""
-    canonical = json.dumps(spec.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    tree = spec.model_dump(mode="json")
+    for (section, name), default in ADDED_FIELDS.items():
+        if tree[section].get(name) == default:
+            del tree[section][name]
+    canonical = json.dumps(tree, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
 

@@ -77,6 +77,12 @@ class ServeSpec(Section):
     max_body_bytes: int = Field(
         default=4 * 1024 * 1024, ge=1024, description="Larger request bodies are refused with 413."
     )
+    max_image_pixels: int = Field(
+        default=40_000_000,
+        ge=1,
+        description="An uploaded image larger than this (width x height, read from its header "
+        "before decoding) is refused with 422: decompression bombs never reach memory.",
+    )
     request_timeout_s: float = Field(
         default=30.0,
         gt=0,

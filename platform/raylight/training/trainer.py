@@ -18,6 +18,7 @@ from raylight.preprocessing.datasets import PreparedData, prepare_datasets
 from raylight.preprocessing.transforms import Task
 from raylight.runs.checkpoints import META_FILE
 from raylight.runs.history import METRICS_FILE
+from raylight.runs.pretrained import describe_pretrained
 from raylight.runs.records import new_run_name, record_finished_run, unfinished_run
 from raylight.spec import LoadedSpec
 from raylight.spec.schema import Spec
@@ -80,7 +81,10 @@ def run_training(
     ) as connected:
         check_fits_cluster(spec.resources, connected.num_cpus, connected.num_gpus)
         check_storage(loaded.storage_path, connected)
-        prepared = prepare_datasets(spec.data, task_for(spec.train), loaded.base_dir)
+        prepared = replace(
+            prepare_datasets(spec.data, task_for(spec.train), loaded.base_dir),
+            pretrained=describe_pretrained(spec.model, loaded.base_dir),
+        )
         run_path = resume_run or (
             loaded.storage_path / spec.name / new_run_name(_run_prefix(loaded.spec_hash))
         )

@@ -192,6 +192,7 @@ def run_in_process_trial(
         spec_hash=trial.spec_hash,
         preprocessing=prepared.preprocessing,
         train_rows=prepared.num_train_rows,
+        pretrained=prepared.pretrained,
     )
     run_loop(loop_config, session)
 

@@ -20,6 +20,7 @@ from raylight.cluster import ClusterInfo, connect, embedded_num_cpus, local_num_
 from raylight.errors import Problem, RunError, SpecError
 from raylight.preprocessing.datasets import prepare_datasets
 from raylight.runs.checkpoints import read_meta
+from raylight.runs.pretrained import describe_pretrained
 from raylight.runs.records import new_run_name, record_finished_run, unfinished_run
 from raylight.spec import LoadedSpec
 from raylight.spec.schema import Spec
@@ -100,7 +101,10 @@ def run_tuning(
         )
         if on_plan:
             on_plan(plan)
-        prepared = prepare_datasets(spec.data, task_for(spec.train), loaded.base_dir)
+        prepared = replace(
+            prepare_datasets(spec.data, task_for(spec.train), loaded.base_dir),
+            pretrained=describe_pretrained(spec.model, loaded.base_dir),
+        )
         if is_in_process(spec.resources):
             # Small-model sweeps: every trial reads one shared copy in the object store
             # instead of each epoch of each trial re-running the reads and maps.

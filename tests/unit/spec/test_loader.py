@@ -59,7 +59,7 @@ def test_wrong_discriminator_lists_allowed_kinds(tmp_path: Path) -> None:
     text = VALID.replace("format: parquet", "format: parquett")
     (message,) = problems(write(tmp_path, text))
     assert message.startswith("data.source: unknown format 'parquett'")
-    assert "'parquet', 'csv', 'builder'" in message
+    assert "'parquet', 'csv', 'json', 'image_folder', 'builder'" in message
     assert "Did you mean 'parquet'?" in message
 
 

@@ -42,6 +42,7 @@ class LoopSetup:
             train_rows=self.prepared.num_train_rows,
             run_path=str(self.run_path),
             start_from=self.start_from,
+            pretrained=self.prepared.pretrained,
         )
 
 

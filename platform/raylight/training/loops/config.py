@@ -23,6 +23,7 @@ class LoopConfig:
     train_rows: int  # sizes the per-step lr schedule and the HF Trainer's max_steps
     run_path: str | None = None  # the run directory (Lightning's logs go there)
     start_from: str | None = None  # a checkpoint the run begins from (a PBT donor's)
+    pretrained: dict[str, Any] | None = None  # model.pretrained: absolute path and sha256
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -32,6 +33,7 @@ class LoopConfig:
             "train_rows": self.train_rows,
             "run_path": self.run_path,
             "start_from": self.start_from,
+            "pretrained": self.pretrained,
         }
 
     @classmethod
@@ -43,6 +45,7 @@ class LoopConfig:
             train_rows=int(config["train_rows"]),
             run_path=config.get("run_path"),
             start_from=config.get("start_from"),
+            pretrained=config.get("pretrained"),
         )
 
     def checkpoint_meta(
@@ -59,4 +62,5 @@ class LoopConfig:
             metrics=metrics,
             run_id=run_id,
             started_from=started_from,
+            pretrained=self.pretrained,
         )

@@ -26,9 +26,11 @@ import torch
 from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_utils import get_last_checkpoint
 
-from raylight.components import call_model_builder, resolve
+from raylight.components import resolve
 from raylight.errors import ComponentError
+from raylight.preprocessing.model_io import model_inputs_of
 from raylight.runs.checkpoints import save_servable
+from raylight.runs.pretrained import build_model
 from raylight.spec.train import HfTrainerLoop, TrainSpec
 from raylight.training.faults import install_pause_after_report
 from raylight.training.loops import LoopSetup, WorkerPlan
@@ -64,7 +66,7 @@ def train_fn_hf(config: dict[str, Any]) -> None:
         spec.train.batch_size,
         spec.train.accumulate_grad_batches,
     )
-    model = call_model_builder(spec.model.builder, spec.model.kwargs, preprocessing.model_inputs())
+    model = build_model(spec.model, preprocessing.model_inputs(), loop_config.pretrained)
     output_dir = tempfile.mkdtemp(prefix="raylight-hf-")
     factory_inputs = {
         "model": model,
@@ -144,7 +146,12 @@ def lr_schedule_arguments(train: TrainSpec, warmup_steps: int) -> dict[str, Any]
 
 
 def shard_batches(split: str, train: TrainSpec, *, shuffle: bool) -> Any:
-    """This worker's shard as Ray Data torch batches of {"features", "labels"} (HF's names)."""
+    """This worker's shard as Ray Data torch batches: the named model inputs and `labels`.
+
+    `labels` is Hugging Face's name: the Trainer passes every key to the model's forward, so a
+    text model gets input_ids, attention_mask and labels, as a `...ForSequenceClassification`
+    takes them.
+    """
     # One iterable for the whole run: the Trainer re-iterates it each epoch, same seed.
     options = shuffle_options(train, epoch=0) if shuffle else {}
     return ray.train.get_dataset_shard(split).iter_torch_batches(
@@ -155,10 +162,8 @@ def shard_batches(split: str, train: TrainSpec, *, shuffle: bool) -> Any:
 
 
 def _hf_batch(batch: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
-    return {
-        "features": torch.as_tensor(batch["features"]),
-        "labels": torch.as_tensor(batch["label"]),
-    }
+    inputs = {name: torch.as_tensor(value) for name, value in model_inputs_of(batch).items()}
+    return {**inputs, "labels": torch.as_tensor(batch["label"])}
 
 
 def call_factory(reference: str, inputs: dict[str, Any]) -> Trainer:

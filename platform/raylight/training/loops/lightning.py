@@ -20,10 +20,11 @@ from typing import Any
 import lightning.pytorch as pl
 import ray.train
 
-from raylight.components import call_builder, call_model_builder
+from raylight.components import call_builder
 from raylight.errors import ComponentError
 from raylight.preprocessing.transforms import FittedPreprocessing
 from raylight.runs.checkpoints import save_servable
+from raylight.runs.pretrained import build_model
 from raylight.spec.schema import Spec
 from raylight.spec.train import LightningLoop, TrainSpec
 from raylight.training.faults import install_pause_after_report
@@ -50,7 +51,7 @@ def train_fn_lightning(config: dict[str, Any]) -> None:
     train = spec.train
     preprocessing = loop_config.preprocessing
     pl.seed_everything(train.seed, workers=True, verbose=False)
-    module = call_model_builder(spec.model.builder, spec.model.kwargs, preprocessing.model_inputs())
+    module = build_model(spec.model, preprocessing.model_inputs(), loop_config.pretrained)
     if not isinstance(module, pl.LightningModule):
         raise ComponentError(
             f"model.builder {spec.model.builder!r} returned a {type(module).__name__}; "

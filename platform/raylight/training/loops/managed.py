@@ -16,8 +16,9 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from raylight.components import call_model_builder
+from raylight.preprocessing.model_io import call_model, model_inputs_of
 from raylight.runs.checkpoints import MODEL_FILE, load_training_state, read_meta, save_checkpoint
+from raylight.runs.pretrained import build_model
 from raylight.runs.weights import weights_digest
 from raylight.spec.train import TrainSpec
 from raylight.training.faults import install_pause_after_report
@@ -65,13 +66,13 @@ def run_loop(config: LoopConfig, session: LoopSession) -> None:
     device = session.device
     torch.manual_seed(train.seed)
 
-    model = call_model_builder(spec.model.builder, spec.model.kwargs, preprocessing.model_inputs())
+    model = build_model(spec.model, preprocessing.model_inputs(), config.pretrained)
     resumed, started_from = _load_checkpoint(session.checkpoint(), model, session.rank)
     # device + DDP or FSDP; the optimizer comes after, on the parameters as trained
     model = shard_model(model) if train.strategy == "fsdp" else session.prepare_model(model)
     shard_fraction = local_parameter_fraction(model) if train.strategy == "fsdp" else None
     if train.compile:
-        model = torch.compile(model)
+        model = torch.compile(model)  # type: ignore[assignment]
     steps = steps_per_epoch(
         config.train_rows, session.world_size, train.batch_size, train.accumulate_grad_batches
     )
@@ -86,9 +87,9 @@ def run_loop(config: LoopConfig, session: LoopSession) -> None:
         model.train()
         train_sums = torch.zeros(2, device=device)  # loss * rows, rows
         pending = 0  # micro-batches whose gradients wait for an optimizer step
-        for features, labels in _batches(train_shard, train, device, shuffle_seed=epoch):
+        for inputs, labels in _batches(train_shard, train, device, shuffle_seed=epoch):
             with _autocast(device, train.precision):
-                outputs = _forward(model, features, is_classification)
+                outputs = _forward(model, inputs, is_classification)
                 loss = loss_fn(outputs, labels)
             parts.scaler.scale(loss / train.accumulate_grad_batches).backward()
             pending += 1
@@ -156,14 +157,17 @@ def _autocast(device: torch.device, precision: str) -> torch.autocast:
 
 def _batches(
     shard: Any, train: TrainSpec, device: torch.device, shuffle_seed: int | None = None
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+) -> Iterator[tuple[dict[str, torch.Tensor], torch.Tensor]]:
+    """(named model inputs, labels) batches of this rank's shard."""
     shuffle = shuffle_options(train, shuffle_seed) if shuffle_seed is not None else {}
     for batch in shard.iter_torch_batches(batch_size=train.batch_size, device=device, **shuffle):
-        yield batch["features"], batch["label"]
+        yield model_inputs_of(batch), batch["label"]
 
 
-def _forward(model: nn.Module, features: torch.Tensor, is_classification: bool) -> torch.Tensor:
-    outputs: torch.Tensor = model(features)
+def _forward(
+    model: nn.Module, inputs: dict[str, torch.Tensor], is_classification: bool
+) -> torch.Tensor:
+    outputs = call_model(model, inputs)
     return outputs if is_classification else outputs.reshape(-1)
 
 
@@ -179,8 +183,8 @@ def _evaluate(
     model.eval()
     sums = torch.zeros(3, device=device)
     with torch.no_grad():
-        for features, labels in _batches(shard, train, device):
-            outputs = _forward(model, features, is_classification)
+        for inputs, labels in _batches(shard, train, device):
+            outputs = _forward(model, inputs, is_classification)
             correct = (
                 (outputs.argmax(dim=1) == labels).sum() if is_classification else sums.new_zeros(())
             )
