@@ -18,6 +18,11 @@ ACCELERATE_SPEC = ROOT / "pipelines" / "digits" / "accelerate.yaml"
 HF_TRAINER_SPEC = ROOT / "pipelines" / "digits" / "hf_trainer.yaml"
 LIGHTNING_DATAMODULE_SPEC = ROOT / "pipelines" / "digits" / "lightning_datamodule.yaml"
 CTR_SPEC = ROOT / "pipelines" / "ctr" / "experiment.yaml"
+IMAGES_SPEC = ROOT / "pipelines" / "digits_images" / "experiment.yaml"
+IMAGES_LIGHTNING_SPEC = ROOT / "pipelines" / "digits_images" / "lightning.yaml"
+REVIEWS_SPEC = ROOT / "pipelines" / "reviews" / "experiment.yaml"
+REVIEWS_HF_SPEC = ROOT / "pipelines" / "reviews" / "hf_trainer.yaml"
+REVIEWS_FINETUNE_SPEC = ROOT / "pipelines" / "reviews" / "finetune.yaml"
 
 
 # The tier is the folder: every test below tests/integration shares the session's Ray, and

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from raylight.errors import ComponentError, Problem, SpecError
 from raylight.spec import LoadedSpec, load_spec
+from raylight.spec.loader import with_lines
 from raylight.spec.problems import suggest
 from raylight.spec.schema import (
     BuilderSource,
@@ -156,7 +157,7 @@ def load_checked(path: str | Path, overrides: Sequence[str] | None = None) -> Lo
     problems += check_pretrained(loaded.spec.model, loaded.base_dir)
     problems += check_media_packages(loaded.spec.data.preprocessing)
     if problems:
-        raise SpecError(str(path), problems)
+        raise SpecError(str(path), with_lines(problems, loaded.path))
     return loaded
 
 

@@ -20,7 +20,11 @@ from tests.conftest import (
     ACCELERATE_SPEC,
     DIGITS_SPEC,
     HF_TRAINER_SPEC,
+    IMAGES_LIGHTNING_SPEC,
+    IMAGES_SPEC,
     LIGHTNING_SPEC,
+    REVIEWS_HF_SPEC,
+    REVIEWS_SPEC,
     ROOT,
     USER_LOOP_SPEC,
     free_port,
@@ -127,6 +131,19 @@ trained_lightning = part_of("survived_lightning", "result")
 accelerate_digits = part_of("survived_accelerate", "loaded")
 trained_accelerate = part_of("survived_accelerate", "result")
 hf_digits, trained_hf = part_of("survived_hf", "loaded"), part_of("survived_hf", "result")
+# Images and text: one run per pipeline and loop kind, shared by the quality, parity and
+# serving tests (test_images.py, test_text.py).
+digit_images = loaded_spec(IMAGES_SPEC)
+trained_digit_images = trained_run("digit_images")
+# Their own routes: the module's endpoint for the managed run holds '/'.
+digit_images_lightning = loaded_spec(
+    IMAGES_LIGHTNING_SPEC, "train.epochs=6", "serve.route=/digit-images-lightning"
+)
+trained_digit_images_lightning = trained_run("digit_images_lightning")
+reviews = loaded_spec(REVIEWS_SPEC)
+trained_reviews = trained_run("reviews")
+reviews_hf = loaded_spec(REVIEWS_HF_SPEC, "serve.route=/reviews-hf")
+trained_reviews_hf = trained_run("reviews_hf")
 
 
 def offline_val_accuracy(loaded: LoadedSpec, model: torch.nn.Module) -> float:

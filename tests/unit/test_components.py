@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from raylight.components import call_model_builder, check_builders, check_kwargs, resolve
@@ -91,3 +93,52 @@ def test_a_datamodule_builder_is_checked_before_anything_starts() -> None:
         LightningLoop(kind="lightning", datamodule=good, datamodule_kwargs={"batchsize": 8})
     )
     assert "train.loop.datamodule_kwargs.batchsize" in extra.render()
+
+
+def test_pretrained_weights_must_exist_locally_and_be_safe(tmp_path: Path) -> None:
+    from raylight.components import check_pretrained
+    from raylight.spec.schema import ModelSpec
+
+    def problems(pretrained: str, builder: str = "pipelines.reviews.model:build_bert") -> list[str]:
+        spec = ModelSpec(builder=builder, pretrained=pretrained)
+        return [p.render() for p in check_pretrained(spec, tmp_path)]
+
+    (missing,) = problems("bert-base-uncased")  # a hub name is just a missing path here
+    assert missing.startswith("model.pretrained:") and "Hub names are not downloaded" in missing
+    (tmp_path / "weights.bin").write_bytes(b"")
+    (pickled,) = problems("weights.bin")
+    assert "not a .safetensors file" in pickled
+    (tmp_path / "weights.safetensors").write_bytes(b"")
+    assert problems("weights.safetensors") == []
+    (tmp_path / "saved").mkdir()
+    assert problems("saved") == []  # build_bert takes `pretrained`
+    (no_argument,) = problems("saved", "pipelines.digits.model:build_mlp")
+    assert "has no `pretrained` argument" in no_argument
+
+
+def test_freeze_leaves_prefixes_untrained_and_names_a_wrong_one() -> None:
+    from torch import nn
+
+    from raylight.runs.pretrained import freeze
+
+    model = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 1))
+    freeze(model, ["0"])
+    assert [p.requires_grad for p in model.parameters()] == [False, False, True, True]
+    with pytest.raises(ComponentError, match="no parameter is under 'encoder'"):
+        freeze(model, ["encoder"])
+
+
+def test_safetensors_start_loads_matching_tensors_and_keeps_a_new_head(tmp_path: Path) -> None:
+    import torch
+    from safetensors.torch import save_file
+    from torch import nn
+
+    from raylight.runs.pretrained import load_matching
+
+    source = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 5))  # a 5-class head
+    save_file(source.state_dict(), str(tmp_path / "w.safetensors"))
+    target = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 2))  # this data: 2 classes
+    head = target[1].weight.detach().clone()
+    load_matching(target, tmp_path / "w.safetensors")
+    assert torch.equal(target[0].weight, source[0].weight)
+    assert torch.equal(target[1].weight, head)

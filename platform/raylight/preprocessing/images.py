@@ -1,6 +1,6 @@
 """Image bytes -> the model input `image`: one decode and transform for Ray Data and for requests.
 
-Training, validation, batch prediction and every serving request call `ImageTransform.array`,
+Training, validation, the offline Predictor and every serving request call `ImageTransform.array`,
 so the tensors a model sees at serving time are the ones it was validated on. The state is
 plain JSON (size, mode, mean, std, augmentation ranges). Decoding is Pillow's; the resize,
 center crop and random resized crop are Pillow calls written here with the parameters

@@ -1,4 +1,4 @@
-"""How every loop, the predictor and batch prediction call a model: named inputs in, logits out.
+"""How the loops and the predictor (served or offline) call a model: named inputs in, logits out.
 
 A table-only model gets `features` as its one positional argument (the contract before images
 and text, which existing builders keep). A model with an image or text input gets every input

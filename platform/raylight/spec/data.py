@@ -158,8 +158,7 @@ class ImageStep(Section):
     )
     augment: ImageAugment | None = Field(
         default=None,
-        description="Random changes for training only, never for validation, "
-        "serving or batch prediction.",
+        description="Random changes for training only, never for validation, or serving.",
     )
     skip_unreadable: bool = Field(
         default=False,

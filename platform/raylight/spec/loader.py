@@ -244,6 +244,20 @@ def representative_values(distribution: Distribution) -> list[Any]:
     return [distribution.low, distribution.high]
 
 
+def with_lines(problems: Sequence[Problem], spec_path: Path) -> list[Problem]:
+    """Problems found after loading (builders, weights), given the spec file's line numbers."""
+    try:
+        _, lines = _parse_yaml(spec_path.read_text(encoding="utf-8"), str(spec_path))
+    except (OSError, SpecError):
+        return list(problems)
+    return [
+        p
+        if p.line is not None or not p.path
+        else Problem(p.path, p.message, line_for(tuple(p.path.split(".")), lines))
+        for p in problems
+    ]
+
+
 def _related(a: str, b: str) -> bool:
     return a == b or a.startswith(b + ".") or b.startswith(a + ".")
 
