@@ -79,6 +79,12 @@ def test_ray_data_and_request_paths_make_identical_tokens(
     for name in ("input_ids", "attention_mask"):
         assert batch[name].dtype == np.int64 and batch[name].shape == (len(frame), 64)
         np.testing.assert_array_equal(batch[name], requested[name])
+    # the checkpoint's own tokenizer.json: `tokenizers` loads it and gives the same ids
+    from tokenizers import Tokenizer
+
+    saved = Tokenizer.from_file(str(trained_reviews.checkpoint_path / "tokenizer.json"))
+    ids = [e.ids for e in saved.encode_batch(list(frame["text"]))]
+    np.testing.assert_array_equal(np.array(ids), batch["input_ids"])
 
 
 def test_served_predictions_equal_the_offline_predictor(

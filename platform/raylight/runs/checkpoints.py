@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     import torch
 
 MODEL_FILE = "model.safetensors"
+TOKENIZER_FILE = "tokenizer.json"  # a text checkpoint's tokenizer, also in raylight.json
 TRAINING_STATE_FILE = "training_state.pt"
 META_FILE = "raylight.json"
 
@@ -95,6 +96,7 @@ def save_checkpoint(
     else:
         save_model(model, str(directory / MODEL_FILE))
     torch.save(training_state, directory / TRAINING_STATE_FILE)
+    _write_tokenizer(directory, meta)
     write_json_atomic(directory / META_FILE, asdict(meta))
 
 
@@ -106,7 +108,18 @@ def save_servable(directory: Path, model: torch.nn.Module, meta: CheckpointMeta)
     from safetensors.torch import save_model
 
     save_model(model, str(directory / MODEL_FILE))
+    _write_tokenizer(directory, meta)
     write_json_atomic(directory / META_FILE, asdict(meta))
+
+
+def _write_tokenizer(directory: Path, meta: CheckpointMeta) -> None:
+    """A text checkpoint's tokenizer as its own tokenizer.json, beside the weights.
+
+    `tokenizers` and transformers load it as is; serving reads the same JSON from raylight.json.
+    """
+    text = meta.parsed_preprocessing.text
+    if text is not None:
+        write_json_atomic(directory / TOKENIZER_FILE, text.to_dict()["tokenizer"])
 
 
 def make_servable(directory: Path, weights_file: str, meta: CheckpointMeta) -> None:
@@ -124,6 +137,7 @@ def make_servable(directory: Path, weights_file: str, meta: CheckpointMeta) -> N
     temporary = directory / f".{MODEL_FILE}.tmp"
     save_file(state, str(temporary))
     temporary.replace(directory / MODEL_FILE)
+    _write_tokenizer(directory, meta)
     write_json_atomic(directory / META_FILE, asdict(meta))
 
 
