@@ -331,3 +331,32 @@ run: {{storage_path: {tmp_path / "runs"}}}
     (answer,) = predictor.predict([{"size": 0.0, "photo": raw}])
     assert answer is not None and answer["label"] in (0, 1)  # CSV reads the labels as ints
     assert result.metrics["val_rows"] == 16
+
+
+def test_your_own_ray_train_loop_on_images_trains_and_serves_like_offline(
+    ray_cluster: Any, digits_storage: Path, serve_port: int, files: list[Path]
+) -> None:
+    """`train.loop.kind: ray_train`: the user's loop reads batch["image"] from its shards."""
+    from raylight.training import run_training
+    from tests.conftest import ROOT
+
+    loaded = load_spec(
+        ROOT / "pipelines" / "digits_images" / "ray_train_loop.yaml",
+        [
+            f"run.storage_path={digits_storage}",
+            f"serve.port={serve_port}",
+            "serve.route=/digit-images-ray-train",  # beside the module's app on /
+        ],
+    )
+    result = run_training(loaded)
+    assert result.metrics["val_accuracy"] >= BAR
+    served = deploy(resolve_target(loaded.path, loaded.overrides))
+    try:
+        offline = Predictor(served.checkpoint_path)
+        for file in files[:4]:
+            answer = post_file(served, file)
+            (want,) = offline.predict([{"image": file.read_bytes()}])
+            assert want is not None and answer["label"] == want["label"]
+            assert abs(answer["probability"] - want["probability"]) <= 1e-5
+    finally:
+        serve.delete(served.app_name)

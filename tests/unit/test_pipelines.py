@@ -23,6 +23,7 @@ SPEC_HASHES = {
     "digits/ray_train_loop.yaml": "48b7a1ee3f38",
     "digits_images/experiment.yaml": "65b0c5f3e763",
     "digits_images/lightning.yaml": "440dbb558ccd",
+    "digits_images/ray_train_loop.yaml": "e2304fda38fd",
     "reviews/experiment.yaml": "6055cc91a364",
     "reviews/finetune.yaml": "1a8fb5bdad14",
     "reviews/hf_trainer.yaml": "b5a1a8e114a4",
