@@ -18,7 +18,10 @@ from typing import Any
 
 import numpy as np
 
-DEFAULT_MAX_PIXELS = 40_000_000  # width * height a request may decode (decompression bombs)
+from raylight.spec.serve import ServeSpec
+
+# width * height a request may decode (decompression bombs): serve.max_image_pixels' default
+DEFAULT_MAX_PIXELS: int = ServeSpec.model_fields["max_image_pixels"].default
 
 
 class UnreadableImageError(ValueError):

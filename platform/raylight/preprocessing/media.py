@@ -67,9 +67,9 @@ def read_image_paths(raw: ray.data.Dataset, column: str, base: Path) -> ray.data
     """
     import pyarrow.types as pat
 
-    if not pat.is_string(raw.schema().types[raw.schema().names.index(column)]) and not (
-        pat.is_large_string(raw.schema().types[raw.schema().names.index(column)])
-    ):
+    schema = raw.schema()
+    kind = schema.types[schema.names.index(column)]
+    if not (pat.is_string(kind) or pat.is_large_string(kind)):
         return raw
     root = str(base)
 
@@ -189,7 +189,7 @@ def fit_tokenize_step(step: TokenizeStep, train: ray.data.Dataset, base_dir: Pat
         path = resolve_spec_path(tokenizer_spec.path, base_dir)
         try:
             tokenizer = load_tokenizer(path)
-        except (FileNotFoundError, Exception) as error:
+        except Exception as error:  # a missing file, or JSON `tokenizers` cannot read
             raise DataError(f"data.preprocessing: tokenizer.path: {error}") from None
     else:
         texts = (

@@ -23,7 +23,6 @@ from raylight.preprocessing.images import (
     DEFAULT_MAX_PIXELS,
     ImageTransform,
     UnreadableImageError,
-    decode_image,
 )
 from raylight.preprocessing.text import TextTokenizer
 
@@ -228,44 +227,49 @@ class FittedPreprocessing:
 
         `rng` turns on the image step's training augmentation.
         """
-        arrays: dict[str, np.ndarray] = {}
+        arrays = self._table_and_text_inputs(columns)
         readable = np.ones(len(columns[self.raw_columns[0]]), dtype=bool)
-        if self.feature_columns:
-            arrays["features"] = self.features(columns)
         if self.image:
             arrays["image"], readable = self.image.batch(list(columns[self.image.column]), rng)
+        return {name: arrays[name] for name in self.input_names}, readable
+
+    def _table_and_text_inputs(self, columns: Columns) -> dict[str, np.ndarray]:
+        arrays: dict[str, np.ndarray] = {}
+        if self.feature_columns:
+            arrays["features"] = self.features(columns)
         if self.text:
             arrays["input_ids"], arrays["attention_mask"] = self.text.encode(
                 list(columns[self.text.column])
             )
-        return arrays, readable
+        return arrays
 
     def inputs_from_records(
         self, records: Sequence[Mapping[str, Any]], max_image_pixels: int = DEFAULT_MAX_PIXELS
     ) -> dict[str, np.ndarray]:
         """Request records -> model inputs; BadRecordError names the first record that fails.
 
-        An image is its file's bytes, or base64 text of them (JSON); a text is a string.
-        Images are decoded once here to check them, and again in `inputs`: a request's images
-        are few, and the check keeps a bad one from failing other requests' batch.
+        An image is its file's bytes, or base64 text of them (JSON); a text is a string. Each
+        image is decoded once, fully, so a truncated one fails its own request here and never
+        the batch it would have joined.
         """
         columns = {name: [record[name] for record in records] for name in self.raw_columns}
-        if self.image:
-            images = columns[self.image.column]
-            for i, value in enumerate(images):
-                where = f"record {i}: " if len(records) > 1 else ""
-                try:
-                    images[i] = value if isinstance(value, bytes) else _from_base64(value)
-                    decode_image(images[i], max_image_pixels)  # truncated bytes fail here
-                except (UnreadableImageError, ValueError) as error:
-                    raise BadRecordError(f"{where}{self.image.column}: {error}") from None
         if self.text:
             for i, value in enumerate(columns[self.text.column]):
                 if not isinstance(value, str) or not value.strip():
                     where = f"record {i}: " if len(records) > 1 else ""
                     raise BadRecordError(f"{where}{self.text.column}: needs a non-empty string")
-        arrays, _ = self.inputs(columns)
-        return arrays
+        arrays = self._table_and_text_inputs(columns)
+        if self.image:
+            images = []
+            for i, value in enumerate(columns[self.image.column]):
+                try:
+                    data = value if isinstance(value, bytes) else _from_base64(value)
+                    images.append(self.image.array(data, max_pixels=max_image_pixels))
+                except (UnreadableImageError, ValueError) as error:
+                    where = f"record {i}: " if len(records) > 1 else ""
+                    raise BadRecordError(f"{where}{self.image.column}: {error}") from None
+            arrays["image"] = np.stack(images)
+        return {name: arrays[name] for name in self.input_names}
 
     def features(self, columns: Columns) -> np.ndarray:
         """Raw feature columns -> float32 matrix [rows, num_features], every step applied."""

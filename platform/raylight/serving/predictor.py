@@ -10,11 +10,11 @@ import numpy as np
 import torch
 
 from raylight.preprocessing.images import DEFAULT_MAX_PIXELS
-from raylight.preprocessing.model_io import call_model, logits_of
+from raylight.preprocessing.model_io import call_model
 from raylight.preprocessing.transforms import BadRecordError
 from raylight.runs.checkpoints import load_model
 
-__all__ = ["BadRecordError", "NonFiniteOutputError", "Predictor", "logits_of"]
+__all__ = ["BadRecordError", "NonFiniteOutputError", "Predictor"]
 
 Inputs = dict[str, np.ndarray]
 

@@ -81,17 +81,15 @@ def resolve_spec_path(value: str, base_dir: Path) -> Path:
 
 # Fields added to the schema after runs were recorded by hash: left out of the hash while at
 # their default, so an existing spec keeps its hash (and `--resume` finds its runs).
-ADDED_FIELDS: dict[tuple[str, str], Any] = {
-    ("model", "pretrained"): None,
-    ("model", "freeze"): [],
-    ("serve", "max_image_pixels"): 40_000_000,
-}
+ADDED_FIELDS = (("model", "pretrained"), ("model", "freeze"), ("serve", "max_image_pixels"))
 
 
 def spec_hash(spec: Spec) -> str:
     """Short, stable hash of the resolved spec: what /metadata and job metadata report."""
     tree = spec.model_dump(mode="json")
-    for (section, name), default in ADDED_FIELDS.items():
+    for section, name in ADDED_FIELDS:
+        section_type = type(getattr(spec, section))
+        default = section_type.model_fields[name].get_default(call_default_factory=True)
         if tree[section].get(name) == default:
             del tree[section][name]
     canonical = json.dumps(tree, sort_keys=True, separators=(",", ":"))
