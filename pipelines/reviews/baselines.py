@@ -10,10 +10,11 @@ train_test_split), then scores the majority class and a logistic regression on w
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 
-def baselines(spec_path: str) -> dict[str, Any]:
+def baselines(spec_path: str, overrides: Sequence[str] = ()) -> dict[str, Any]:
     import ray
     from sklearn.feature_extraction.text import CountVectorizer
     from sklearn.linear_model import LogisticRegression
@@ -21,7 +22,7 @@ def baselines(spec_path: str) -> dict[str, Any]:
     from raylight.preprocessing.sources import read_source
     from raylight.spec import load_spec
 
-    loaded = load_spec(spec_path)
+    loaded = load_spec(spec_path, list(overrides))
     data = loaded.spec.data
     text = next(s.column for s in data.preprocessing if s.kind == "tokenize")
     ray.init(ignore_reinit_error=True, include_dashboard=False, log_to_driver=False)
@@ -44,4 +45,6 @@ def baselines(spec_path: str) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    print(baselines(sys.argv[1] if len(sys.argv) > 1 else "pipelines/reviews/experiment.yaml"))
+    # python -m pipelines.reviews.baselines SPEC [OVERRIDE ...]
+    spec = sys.argv[1] if len(sys.argv) > 1 else "pipelines/reviews/experiment.yaml"
+    print(baselines(spec, sys.argv[2:]))

@@ -54,6 +54,14 @@ def alive_train_workers() -> dict[str, int]:
     return {actor.actor_id: actor.pid for actor in actors}
 
 
+def all_train_workers() -> set[str]:
+    """Every Ray Train worker actor this Ray session has started, alive or dead: their ids."""
+    return {
+        actor.actor_id
+        for actor in list_actors(filters=[("class_name", "=", "RayTrainWorker")], limit=10_000)
+    }
+
+
 def reported(storage: Path) -> list[dict[str, Any]]:
     lines: list[str] = []
     for path in storage.glob("*/train-*/" + METRICS_FILE):

@@ -58,7 +58,7 @@ def test_managed_loop_on_text_beats_the_bar_the_majority_and_a_bag_of_words(
     reviews: LoadedSpec, trained_reviews: TrainingResult
 ) -> None:
     accuracy = trained_reviews.metrics["val_accuracy"]
-    reference = baselines(str(reviews.path))  # the same Ray Data split as training
+    reference = baselines(str(reviews.path), reviews.overrides)  # the same split as training
     assert reference["val_rows"] == trained_reviews.metrics["val_rows"]
     assert accuracy >= BAR
     assert accuracy > reference["majority_class"] + 0.3
@@ -128,11 +128,20 @@ def test_bad_text_gets_a_422_json_error(endpoint: ServingEndpoint, body: Any, st
 
 
 def test_overlong_text_is_truncated_as_in_training(endpoint: ServingEndpoint) -> None:
-    # one opinion, then ~700 kB of filler (within serve.max_body_bytes): 64 tokens are kept
-    long = "the battery was great. " + "i bought this lamp 4 weeks ago. " * 20_000
-    response = requests.post(endpoint.predict_url, json={"text": long}, timeout=30)
-    assert response.status_code == 200, response.text
-    assert response.json()["predictions"][0]["label"] == "positive"
+    # one opinion, then ~700 kB of filler (within serve.max_body_bytes): the first 64 tokens are
+    # kept, the ones a 20-sentence version of the same text already fills
+    opinion, filler = "the battery was great. ", "i bought this lamp 4 weeks ago. "
+    long, short = opinion + filler * 20_000, opinion + filler * 20
+    answers = [
+        requests.post(
+            endpoint.predict_url, json={"text": t}, params={"probabilities": "true"}, timeout=30
+        )
+        for t in (long, short)
+    ]
+    assert [a.status_code for a in answers] == [200, 200], answers[0].text
+    first, second = (a.json()["predictions"][0] for a in answers)
+    assert first["label"] == second["label"]
+    assert first["probabilities"] == pytest.approx(second["probabilities"], abs=1e-6)
 
 
 def test_hf_trainer_on_text_reaches_the_bar_and_serves_like_offline(

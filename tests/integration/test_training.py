@@ -6,12 +6,15 @@ import itertools
 import json
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from raylight.cluster import ClusterInfo
 from raylight.errors import ClusterError
 from raylight.preprocessing.datasets import prepare_datasets
-from raylight.runs.checkpoints import load_model, load_training_state
+from raylight.preprocessing.transforms import ScalingStep
+from raylight.runs.checkpoints import load_model, load_training_state, read_meta
 from raylight.runs.history import METRICS_FILE
 from raylight.runs.records import read_record
 from raylight.spec import LoadedSpec, load_spec
@@ -119,3 +122,76 @@ def test_fsdp_shards_the_parameters_and_checkpoints_the_whole_model(
         trained_fsdp.metric_value, abs=1e-6
     )
     serve_spec_and_predict_example(fsdp_digits, directory)
+
+
+def test_only_the_best_checkpoints_are_kept(
+    digits: LoadedSpec, trained_digits: TrainingResult
+) -> None:
+    """run.num_checkpoints_to_keep: the k best by the metric stay, and the latest (Ray Train keeps
+    it for a restart); every other one is deleted."""
+    keep = digits.spec.run.num_checkpoints_to_keep
+    assert keep is not None and keep < digits.spec.train.epochs
+    checkpoints = [p for p in trained_digits.run_path.glob("checkpoint_*") if p.is_dir()]
+    kept = {read_meta(p).epoch for p in checkpoints}
+    lines = (trained_digits.run_path / METRICS_FILE).read_text().splitlines()
+    accuracy = {int(m["epoch"]): m["val_accuracy"] for m in map(json.loads, lines)}
+    last = max(accuracy)
+    assert last in kept and keep <= len(kept) <= keep + 1, kept
+    ranked = kept - {last} if len(kept) > keep else kept  # the k best
+    deleted = set(accuracy) - kept
+    assert deleted and all(accuracy[e] <= min(accuracy[k] for k in ranked) for e in deleted)
+    best_epoch = read_meta(trained_digits.checkpoint_path).epoch
+    assert best_epoch in kept and accuracy[best_epoch] == max(accuracy.values())
+
+
+def test_a_failing_run_is_not_retried_when_max_failures_is_0(
+    ray_cluster: ClusterInfo, tmp_path: Path
+) -> None:
+    """The default run.max_failures 0: a deterministic bug fails once, with no second group."""
+    from tests.integration.kills import all_train_workers
+
+    loaded = load_spec(
+        DIGITS_SPEC,
+        [
+            f"run.storage_path={tmp_path}",
+            "resources.num_workers=1",
+            "model.kwargs.hidden=-1",  # passes the spec, fails in torch on the worker
+        ],
+    )
+    assert loaded.spec.run.max_failures == 0
+    before = all_train_workers()
+    with pytest.raises(Exception, match="negative dimension"):
+        run_training(loaded)
+    assert len(all_train_workers() - before) == 1  # one worker started, never a replacement
+
+
+def test_a_csv_source_with_min_max_scaling_is_fitted_on_the_training_split(
+    ray_cluster: ClusterInfo, tmp_path: Path
+) -> None:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {"x": rng.normal(5, 3, 400), "z": rng.uniform(-2, 8, 400), "label": rng.integers(0, 2, 400)}
+    )
+    frame.to_csv(tmp_path / "table.csv", index=False)
+    (tmp_path / "spec.yaml").write_text(
+        "spec_version: 1\nname: table\n"
+        "data:\n  source: {format: csv, path: table.csv}\n  label: label\n"
+        "  validation: {fraction: 0.25, seed: 3}\n"
+        "  preprocessing: [{kind: min_max}]\n"
+        "model: {builder: 'pipelines.digits.model:build_mlp'}\n"
+    )
+    loaded = load_spec(tmp_path / "spec.yaml")
+    prepared = prepare_datasets(loaded.spec.data, "classification", loaded.base_dir)
+    (step,) = prepared.preprocessing.steps
+    assert isinstance(step, ScalingStep) and step.kind == "min_max" and step.columns == ("x", "z")
+    offset, scale = np.array(step.offset), np.array(step.scale)
+    train = prepared.train.take_batch(1000)["features"]
+    val = prepared.val.take_batch(1000)["features"]
+    assert (len(train), len(val)) == (prepared.num_train_rows, prepared.num_val_rows) == (300, 100)
+    # The training split spans exactly [0, 1]: the range was fitted on its rows alone.
+    assert train.min(axis=0) == pytest.approx([0.0, 0.0], abs=1e-6)
+    assert train.max(axis=0) == pytest.approx([1.0, 1.0], abs=1e-6)
+    # Both splits scaled with those parameters give back the CSV's own values, every row once.
+    recovered = np.concatenate([train, val]) * scale + offset
+    for column, name in enumerate(("x", "z")):
+        assert np.sort(recovered[:, column]) == pytest.approx(np.sort(frame[name]), abs=1e-4)

@@ -23,6 +23,9 @@ def test_asha_sweep_stops_weak_trials_early_and_reports_the_best(
         DIGITS_SPEC,
         [
             f"run.storage_path={tmp_path}",
+            # Each trial a one-worker Ray Train run: a worker group per trial, as a cluster's
+            # sweep has, at half the start-up cost of two workers on a 2-core machine.
+            "resources.num_workers=1",
             "train.epochs=3",
             "tune.search=grid",
             "tune.num_samples=1",
@@ -150,3 +153,46 @@ def test_conditional_values_reach_only_the_trials_whose_condition_holds(
         optimizer = read_meta(path.parent).spec["train"]["optimizer"]
         trained_with.setdefault(optimizer["name"], set()).add(optimizer["momentum"])
     assert trained_with == {"sgd": {0.55}, "adamw": {default_momentum}}
+
+
+def test_a_trial_that_fails_once_is_retried_under_tune_max_failures(
+    ray_cluster: ClusterInfo, tmp_path: Path
+) -> None:
+    marker = tmp_path / "failed-once"
+    loaded = load_spec(
+        DIGITS_SPEC,
+        [
+            f"run.storage_path={tmp_path}",
+            *FAST,
+            "resources.num_workers=0",
+            "tune.num_samples=1",
+            "tune.max_failures=1",
+            "model.builder=tests.integration.flaky_model:build_failing_once",
+            f"model.kwargs={{marker: '{marker}'}}",
+        ],
+    )
+    result = run_tuning(loaded)
+    assert marker.is_file()  # the first attempt ran and failed
+    (trial,) = result.trials
+    assert trial.status == "TERMINATED" and trial.error is None and trial.epochs == 2
+    assert result.metric_value == trial.metric_value
+
+
+def test_a_time_budget_ends_the_sweep_with_the_best_so_far(
+    ray_cluster: ClusterInfo, tmp_path: Path
+) -> None:
+    loaded = load_spec(
+        DIGITS_SPEC,
+        [
+            f"run.storage_path={tmp_path}",
+            *FAST,
+            "resources.num_workers=0",
+            "tune.num_samples=200",
+            "tune.max_concurrent_trials=2",
+            "tune.time_budget_s=10",
+        ],
+    )
+    result = run_tuning(loaded)
+    finished = [t for t in result.trials if t.status == "TERMINATED" and t.epochs == 2]
+    assert 1 <= len(finished) < 200 and len(result.trials) < 200
+    assert result.metric_value == max(t.metric_value or 0 for t in finished)

@@ -1,16 +1,19 @@
-"""Data sources: how one is split into Ray Data blocks, and a builder frame's fingerprint."""
+"""Data sources: how one is split into Ray Data blocks, a builder frame's fingerprint, and the
+Ray Data defaults that Ray's own environment variables override."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from raylight.preprocessing.sources import (
     BYTES_PER_BLOCK,
     SMALL_SOURCE_BYTES,
     frame_fingerprint,
     num_blocks_for,
+    use_task_based_data_defaults,
 )
 
 
@@ -45,3 +48,25 @@ def test_data_builder_frames_with_unhashable_cells_still_get_a_fingerprint() -> 
     changed = pd.DataFrame({"x": [1.0, 2.0], "tags": [["a"], ["b"]]})
     assert frame_fingerprint(frame).startswith("sha256:")
     assert frame_fingerprint(frame) != frame_fingerprint(changed)
+
+
+@pytest.mark.parametrize(
+    "variable", ["RAY_DATA_USE_DATASOURCE_V2", "RAY_DATA_DEFAULT_SHUFFLE_STRATEGY"]
+)
+def test_rays_own_environment_variables_win_over_the_data_defaults(
+    monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    from ray.data import DataContext
+    from ray.data.context import ShuffleStrategy
+
+    context = DataContext.get_current()
+    monkeypatch.setattr(context, "use_datasource_v2", True)
+    monkeypatch.setattr(context, "shuffle_strategy", ShuffleStrategy.HASH_SHUFFLE)
+    monkeypatch.setenv(variable, "set by the user")
+    use_task_based_data_defaults()
+    left = {
+        "RAY_DATA_USE_DATASOURCE_V2": context.use_datasource_v2 is True,
+        "RAY_DATA_DEFAULT_SHUFFLE_STRATEGY": context.shuffle_strategy
+        == ShuffleStrategy.HASH_SHUFFLE,
+    }
+    assert left == {name: name == variable for name in left}  # only the unset one switched

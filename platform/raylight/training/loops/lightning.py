@@ -36,6 +36,16 @@ LIGHTNING_CHECKPOINT = "lightning.ckpt"
 PRECISION = {"32": "32-true", "bf16": "bf16-mixed", "fp16": "16-mixed"}
 
 
+def trainer_settings(train: TrainSpec) -> dict[str, Any]:
+    """The spec's training settings as Lightning's Trainer arguments."""
+    return {
+        "max_epochs": train.epochs,
+        "precision": PRECISION[train.precision],
+        "accumulate_grad_batches": train.accumulate_grad_batches,
+        "gradient_clip_val": train.gradient_clip_norm,
+    }
+
+
 def build_worker_plan(setup: LoopSetup) -> WorkerPlan:
     return WorkerPlan(train_fn_lightning, setup.loop_config().to_dict())
 
@@ -59,14 +69,11 @@ def train_fn_lightning(config: dict[str, Any]) -> None:
         )
     run_path = Path(loop_config.run_path or ".")
     trainer = pl.Trainer(
-        max_epochs=train.epochs,
+        **trainer_settings(train),
         accelerator="auto",
         devices="auto",
         strategy=RayDDPStrategy(),
         plugins=[RayLightningEnvironment()],
-        precision=PRECISION[train.precision],  # type: ignore[arg-type]
-        accumulate_grad_batches=train.accumulate_grad_batches,
-        gradient_clip_val=train.gradient_clip_norm,
         callbacks=[ReportToRayTrain(loop_config)],
         default_root_dir=run_path / "lightning",
         logger=CSVLogger(run_path / "lightning", name="logs"),

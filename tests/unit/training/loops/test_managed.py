@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from raylight.preprocessing.transforms import FittedPreprocessing
+from raylight.runs.checkpoints import load_training_state
 from raylight.spec.schema import LrScheduleSpec, Spec
 from raylight.training.loops.config import LoopConfig
 from raylight.training.loops.managed import run_loop
@@ -121,3 +122,74 @@ def test_early_stopping_stops_and_resume_restores_its_counters(tmp_path: Path) -
     assert [m["epoch"] for m in resumed.reports] == [3]
     assert resumed.reports[0]["lr"] == pytest.approx(session.reports[2]["lr"])
     assert not math.isnan(resumed.reports[0]["val_loss"])
+
+
+def test_a_resumed_run_continues_exactly_as_the_uninterrupted_one(tmp_path: Path) -> None:
+    """Weights, optimizer, schedule and the RNG (dropout's masks) all come back: the epochs
+    after a resume equal the uninterrupted run's, value for value."""
+    train = {"optimizer": {"name": "adamw", "lr": 0.01}, "lr_schedule": {"name": "cosine"}}
+    config = loop_config(train)
+    assert config.spec.model.kwargs == {"hidden": 16}  # build_mlp's dropout 0.1 draws masks
+    whole = InProcess(data(), tmp_path / "whole")
+    run_loop(config, whole)
+    torch.manual_seed(12345)  # whatever the process's RNG holds now must not matter
+    resumed = InProcess(data(), tmp_path / "resumed", start=whole.saved[2])
+    run_loop(config, resumed)
+    assert [m["epoch"] for m in resumed.reports] == [4, 5, 6]
+    for got, want in zip(resumed.reports, whole.reports[3:], strict=True):
+        assert got["train_loss"] == want["train_loss"]
+        assert got["val_loss"] == want["val_loss"]
+
+
+def test_adam_and_train_loss_as_the_metric(tmp_path: Path) -> None:
+    config = loop_config({"optimizer": {"name": "adam", "lr": 0.01}, "metric": "train_loss"})
+    assert config.spec.train.metric_mode == "min"  # derived from the metric
+    session = InProcess(data(), tmp_path)
+    run_loop(config, session)
+    losses = [m["train_loss"] for m in session.reports]
+    assert len(losses) == 6 and losses[-1] < losses[0]
+    state = load_training_state(session.saved[-1])
+    # Adam keeps no decoupled weight decay: the saved param groups say which one ran.
+    assert state["optimizer"]["param_groups"][0]["decoupled_weight_decay"] is False
+
+
+def test_a_regression_model_trains_on_mse_and_answers_a_value(tmp_path: Path) -> None:
+    from raylight.runs.checkpoints import load_model
+    from raylight.serving.predictor import Predictor
+
+    train = {"loss": "mse", "metric": "val_loss", "optimizer": {"name": "adamw", "lr": 0.03}}
+    spec = loop_config(train).spec
+    preprocessing = FittedPreprocessing(
+        feature_columns=("a", "b", "c", "d"), label_column="y", task="regression"
+    )
+    config = LoopConfig(spec=spec, spec_hash="unit", preprocessing=preprocessing, train_rows=128)
+    generator = torch.Generator().manual_seed(0)
+    features = torch.randn(160, 4, generator=generator)
+    target = features[:, 0] - 2 * features[:, 1] + 0.5
+    rows = {"train": Rows(features[:128], target[:128]), "val": Rows(features[128:], target[128:])}
+    session = InProcess(rows, tmp_path)
+    run_loop(config, session)
+    val_losses = [m["val_loss"] for m in session.reports]
+    assert val_losses[-1] < val_losses[0] / 2 and "val_accuracy" not in session.reports[-1]
+
+    record = dict(zip(("a", "b", "c", "d"), features[130].tolist(), strict=True))
+    (answer,) = Predictor(session.saved[-1]).predict([record])
+    assert answer is not None and set(answer) == {"value"}
+    model, _ = load_model(session.saved[-1])
+    with torch.inference_mode():
+        expected = model.eval()(features[130:131]).item()
+    assert answer["value"] == pytest.approx(expected, abs=1e-5)
+
+
+def test_a_compiled_model_trains_and_its_checkpoint_loads_into_the_plain_module(
+    tmp_path: Path,
+) -> None:
+    """train.compile: torch.compile wraps the model; the checkpoint holds the module's own keys."""
+    from raylight.runs.checkpoints import load_model
+
+    config = loop_config({"compile": True, "optimizer": {"name": "adamw", "lr": 0.01}})
+    session = InProcess(data(), tmp_path)
+    run_loop(config, session)
+    assert session.reports[-1]["val_accuracy"] > 0.8
+    model, _ = load_model(session.saved[-1])  # strict load into build_mlp's module
+    assert not any(key.startswith("_orig_mod.") for key in model.state_dict())
