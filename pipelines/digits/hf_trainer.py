@@ -60,9 +60,16 @@ def build_model(
     return DigitsClassifier(config)
 
 
-def accuracy(prediction: Any) -> dict[str, float]:
+def accuracy_and_f1(prediction: Any) -> dict[str, float]:
+    """compute_metrics, as HF's examples write it; the Trainer prefixes the names with eval_."""
+    from sklearn.metrics import f1_score
+
     logits, labels = prediction
-    return {"accuracy": float(np.mean(np.argmax(logits, axis=-1) == labels))}
+    predicted = np.argmax(logits, axis=-1)
+    return {
+        "accuracy": float(np.mean(predicted == labels)),
+        "f1": float(f1_score(labels, predicted, average="macro")),
+    }
 
 
 def build_trainer(
@@ -74,5 +81,5 @@ def build_trainer(
         args=args,
         train_dataset=train_dataset,
         eval_dataset=eval_dataset,
-        compute_metrics=accuracy,
+        compute_metrics=accuracy_and_f1,
     )

@@ -1,7 +1,8 @@
 """The digits MLP as a LightningModule: its own optimizer, schedule, metrics and callbacks.
 
 Raylight runs it with `train.loop.kind: lightning` (see lightning.yaml); nothing in it knows
-about Ray. Batches are dicts with "features" and "label", as the spec's datasets provide them.
+about Ray. It logs under its own names (`val/loss`, `val/accuracy`): the spec ranks by one.
+Batches are dicts with "features" and "label", as the spec's datasets provide them.
 """
 
 from __future__ import annotations
@@ -42,19 +43,19 @@ class DigitsClassifier(pl.LightningModule):
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         loss = self.loss(self(batch["features"]), batch["label"])
-        self.log("train_loss", loss, on_step=False, on_epoch=True, sync_dist=True)
+        self.log("train/loss", loss, on_step=False, on_epoch=True, sync_dist=True)
         # Rows trained on this epoch, summed over steps and ranks: the split's size when each
         # rank trains on its own part.
         rows = float(len(batch["label"]))
-        self.log("train_rows", rows, on_step=False, on_epoch=True, reduce_fx="sum", sync_dist=True)
+        self.log("train/rows", rows, on_step=False, on_epoch=True, reduce_fx="sum", sync_dist=True)
         return loss
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         logits = self(batch["features"])
         self.val_accuracy(logits, batch["label"])
         rows = len(batch["label"])
-        self.log("val_loss", self.loss(logits, batch["label"]), sync_dist=True, batch_size=rows)
-        self.log("val_accuracy", self.val_accuracy, batch_size=rows)
+        self.log("val/loss", self.loss(logits, batch["label"]), sync_dist=True, batch_size=rows)
+        self.log("val/accuracy", self.val_accuracy, batch_size=rows)
 
     def configure_optimizers(self) -> Any:
         optimizer = torch.optim.AdamW(
@@ -67,8 +68,8 @@ class DigitsClassifier(pl.LightningModule):
 
     def configure_callbacks(self) -> list[pl.Callback]:
         return [
-            EarlyStopping(monitor="val_accuracy", mode="max", patience=4),
-            ModelCheckpoint(monitor="val_accuracy", mode="max", save_top_k=1),
+            EarlyStopping(monitor="val/accuracy", mode="max", patience=4),
+            ModelCheckpoint(monitor="val/accuracy", mode="max", save_top_k=1),
             LearningRateMonitor(logging_interval="epoch"),
         ]
 

@@ -140,12 +140,9 @@ digit_images_lightning = loaded_spec(
     IMAGES_LIGHTNING_SPEC, "train.epochs=6", "serve.route=/digit-images-lightning"
 )
 trained_digit_images_lightning = trained_run("digit_images_lightning")
-# Half the shipped corpus at twice the learning rate: 0.92 (managed) and 0.90 (hf_trainer)
-# after 3 epochs, in about 60% of the full corpus's time (the README's figures are the full one's).
-REVIEWS_OVERRIDES = ("data.source.kwargs={num_reviews: 12000}", "train.optimizer.lr=0.002")
-reviews = loaded_spec(REVIEWS_SPEC, *REVIEWS_OVERRIDES)
+reviews = loaded_spec(REVIEWS_SPEC)
 trained_reviews = trained_run("reviews")
-reviews_hf = loaded_spec(REVIEWS_HF_SPEC, *REVIEWS_OVERRIDES, "serve.route=/reviews-hf")
+reviews_hf = loaded_spec(REVIEWS_HF_SPEC, "serve.route=/reviews-hf")
 trained_reviews_hf = trained_run("reviews_hf")
 
 

@@ -22,8 +22,8 @@ def test_hf_trainer_reaches_the_accuracy_bar_and_reports_every_epoch(
         json.loads(line) for line in (trained_hf.run_path / METRICS_FILE).read_text().splitlines()
     ]
     assert [int(m["epoch"]) for m in history] == list(range(1, 13))
-    # The Trainer's eval_* and loss under the names every loop reports.
-    assert {"train_loss", "val_loss", "val_accuracy", "lr"} <= set(history[-1])
+    # The Trainer's eval_* (compute_metrics' accuracy and f1 too) as val_*, and its loss.
+    assert {"train_loss", "val_loss", "val_accuracy", "val_f1", "lr"} <= set(history[-1])
 
 
 def test_hf_checkpoint_resumes_reproduces_its_metric_and_is_served(
@@ -37,8 +37,9 @@ def test_hf_checkpoint_resumes_reproduces_its_metric_and_is_served(
     assert meta.spec_hash == hf_digits.spec_hash
     # The Trainer gathered evaluation over both ranks: the whole split, offline, agrees.
     assert offline_val_accuracy(hf_digits, model) == pytest.approx(
-        trained_hf.metric_value, abs=1e-6
+        meta.metrics["val_accuracy"], abs=1e-6
     )
+    assert trained_hf.metric == "val_f1" and meta.metrics["val_f1"] == trained_hf.metric_value
 
     prediction = serve_spec_and_predict_example(hf_digits, directory)
     assert 0 <= int(prediction["label"]) <= 9

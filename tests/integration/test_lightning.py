@@ -28,7 +28,9 @@ def test_lightning_reaches_the_accuracy_bar_and_reports_every_epoch(
     ]
     epochs = [int(m["epoch"]) for m in history]
     assert epochs == list(range(1, len(epochs) + 1))  # EarlyStopping may end it before 12
-    assert {"train_loss", "val_loss", "val_accuracy"} <= set(history[-1])
+    # The module's own names, as it logs them (self.log), ranked by val/accuracy.
+    assert {"train/loss", "val/loss", "val/accuracy"} <= set(history[-1])
+    assert lightning_digits.spec.train.metric == "val/accuracy"
 
 
 def test_the_modules_own_lightning_callbacks_ran(trained_lightning: TrainingResult) -> None:
@@ -74,7 +76,7 @@ def test_a_lightning_datamodule_feeds_each_worker_its_own_part_and_is_served(
         preprocessing, loaded.spec.train.batch_size, loaded.spec.train.seed
     )
     datamodule.setup("fit")
-    assert [m["train_rows"] for m in history] == [float(len(datamodule.train_rows))] * 4
+    assert [m["train/rows"] for m in history] == [float(len(datamodule.train_rows))] * 4
     assert result.metric_value >= 0.9
     prediction = serve_spec_and_predict_example(loaded, result.checkpoint_path)
     assert 0 <= int(prediction["label"]) <= 9

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from raylight.cluster import ClusterInfo
 from raylight.errors import ClusterError
@@ -195,3 +196,22 @@ def test_a_csv_source_with_min_max_scaling_is_fitted_on_the_training_split(
     recovered = np.concatenate([train, val]) * scale + offset
     for column, name in enumerate(("x", "z")):
         assert np.sort(recovered[:, column]) == pytest.approx(np.sort(frame[name]), abs=1e-4)
+
+
+def test_auroc_and_f1_cover_the_whole_validation_split(
+    digits: LoadedSpec, trained_digits: TrainingResult
+) -> None:
+    """The managed loop's torchmetrics values, gathered over both ranks, equal scikit-learn's on
+    the best checkpoint's outputs for every validation row."""
+    from sklearn.metrics import f1_score, roc_auc_score
+
+    model, meta = load_model(trained_digits.checkpoint_path)
+    prepared = prepare_datasets(digits.spec.data, task_for(digits.spec.train), digits.base_dir)
+    batch = prepared.val.take_batch(batch_size=10_000)
+    assert len(batch["label"]) == prepared.num_val_rows == meta.metrics["val_rows"]
+    with torch.inference_mode():
+        probabilities = model(torch.from_numpy(batch["features"])).softmax(dim=1).numpy()
+    auroc = roc_auc_score(batch["label"], probabilities, multi_class="ovr", average="macro")
+    assert meta.metrics["val_auroc"] == pytest.approx(auroc, abs=1e-4)
+    f1 = f1_score(batch["label"], probabilities.argmax(axis=1), average="macro")
+    assert meta.metrics["val_f1"] == pytest.approx(f1, abs=1e-4)

@@ -13,14 +13,16 @@ from raylight.runs.checkpoints import read_meta
 from raylight.runs.records import read_record
 from raylight.spec import load_spec
 from raylight.tuning import run_tuning
-from tests.conftest import DIGITS_SPEC
+from tests.conftest import DIGITS_SPEC, USER_LOOP_SPEC
 
 
 def test_asha_sweep_stops_weak_trials_early_and_reports_the_best(
     ray_cluster: ClusterInfo, tmp_path: Path
 ) -> None:
+    """Distributed trials of a loop written as Ray's docs write one, ranked and stopped by the
+    metric it reports under its own name ('accuracy', train.mode: max)."""
     loaded = load_spec(
-        DIGITS_SPEC,
+        USER_LOOP_SPEC,
         [
             f"run.storage_path={tmp_path}",
             # Each trial a one-worker Ray Train run: a worker group per trial, as a cluster's
@@ -30,8 +32,7 @@ def test_asha_sweep_stops_weak_trials_early_and_reports_the_best(
             "tune.search=grid",
             "tune.num_samples=1",
             "tune.max_concurrent_trials=2",
-            "tune.scheduler.grace_period=1",
-            "tune.scheduler.reduction_factor=2",
+            "tune.scheduler={kind: asha, grace_period: 1, reduction_factor: 2}",
             # Two learning rates that learn, then one too small to: the weak trial starts once
             # a good one has finished, both good ones have results at the first rung, and it
             # falls below their cutoff there.
@@ -39,6 +40,7 @@ def test_asha_sweep_stops_weak_trials_early_and_reports_the_best(
             "values: [0.003, 0.005, 1.0e-5]}}",
         ],
     )
+    assert (loaded.spec.tune_metric, loaded.spec.tune_mode) == ("accuracy", "max")
     result = run_tuning(loaded)
 
     assert len(result.trials) == 3
@@ -48,15 +50,19 @@ def test_asha_sweep_stops_weak_trials_early_and_reports_the_best(
     assert by_lr[1.0e-5] < 3, f"ASHA did not stop the weak trial early: {by_lr}"
     assert all(t.status == "TERMINATED" for t in result.trials)
     best_value = max(t.metric_value for t in result.trials if t.metric_value is not None)
-    assert result.metric_value == pytest.approx(best_value)
+    assert result.metric == "accuracy" and result.metric_value == pytest.approx(best_value)
     meta = read_meta(result.checkpoint_path)
-    assert meta.metrics["val_accuracy"] == pytest.approx(result.metric_value)
+    assert meta.metrics["accuracy"] == pytest.approx(result.metric_value)
     # The sampled values reached the trial's spec, validated like CLI overrides.
     assert meta.spec["train"]["optimizer"]["lr"] == pytest.approx(
         result.best_config["train.optimizer.lr"]
     )
-    record = read_record(loaded.storage_path / "digits")
+    record = read_record(loaded.storage_path / loaded.spec.name)
     assert record.kind == "tune" and record.checkpoint_path == str(result.checkpoint_path)
+    assert record.metric == "accuracy"
+    history = pd.read_csv(result.history_csv)  # the report's learning curves come from here
+    assert history["accuracy"].notna().all() and "val_accuracy" not in history.columns
+    assert result.report_html.is_file()
 
 
 FAST = ["resources.num_workers=1", "train.epochs=2", "tune.scheduler={kind: fifo}"]
@@ -187,9 +193,11 @@ def test_a_time_budget_ends_the_sweep_with_the_best_so_far(
             f"run.storage_path={tmp_path}",
             *FAST,
             "resources.num_workers=0",
+            # 200 two-epoch trials two at a time cannot finish in 20 s (each takes at least
+            # 0.5 s here), and the first ones finish within it even on a busy machine.
             "tune.num_samples=200",
             "tune.max_concurrent_trials=2",
-            "tune.time_budget_s=10",
+            "tune.time_budget_s=20",
         ],
     )
     result = run_tuning(loaded)

@@ -30,9 +30,9 @@ def print_error(message: str, *, hint: str | None = None) -> None:
         errors.print(hint, soft_wrap=True, markup=False)
 
 
-def print_epoch(epochs: int) -> Any:
+def print_epoch(epochs: int, metric: str) -> Any:
     def emit(metrics: dict[str, Any]) -> None:
-        console.print(f"  {format_metrics(metrics, epochs)}")
+        console.print(f"  {format_metrics(metrics, epochs, metric)}")
 
     return emit
 
@@ -132,11 +132,12 @@ def print_jobs(rows: list[JobRow]) -> None:
     console.print(table)
 
 
-def format_metrics(metrics: dict[str, Any], epochs: int) -> str:
+def format_metrics(metrics: dict[str, Any], epochs: int, metric: str) -> str:
+    """The epoch, the losses, accuracy and the spec's metric (under the loop's own name)."""
     parts = [f"epoch {int(metrics.get('epoch', 0))}/{epochs}"]
-    parts += [f"{k} {v:.4f}" for k, v in metrics.items() if k.startswith(("train_", "val_loss"))]
-    if "val_accuracy" in metrics:
-        parts.append(f"val_accuracy {metrics['val_accuracy']:.4f}")
+    shown = [k for k in metrics if k.startswith(("train_loss", "val_loss"))]
+    shown += [k for k in ("val_accuracy", metric) if k in metrics and k not in shown]
+    parts += [f"{k} {metrics[k]:.4f}" for k in shown if isinstance(metrics[k], int | float)]
     return "  ".join(parts)
 
 

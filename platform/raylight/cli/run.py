@@ -61,7 +61,7 @@ def run(
         address=address,
         verbose=is_debug(ctx),
         block=not detach_after_smoke,
-        on_epoch=print_epoch(loaded.spec.train.epochs),
+        on_epoch=print_epoch(loaded.spec.train.epochs, loaded.spec.train.metric),
         on_trial=print_trial,
         on_status=print_status,
         on_trained=trained,

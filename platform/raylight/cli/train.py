@@ -47,7 +47,7 @@ def train(
         loaded,
         address=address,
         verbose=is_debug(ctx),
-        on_epoch=print_epoch(epochs),
+        on_epoch=print_epoch(epochs, loaded.spec.train.metric),
         on_placement=print_placement,
         resume_run=unfinished if resume else None,
     )

@@ -285,3 +285,17 @@ class DataSpec(Section):
                 "add them there."
             )
         return self
+
+
+def produced_columns(data: DataSpec) -> tuple[str, ...]:
+    """The columns of the prepared datasets a loop reads (preprocessing.transforms makes them)."""
+    image = any(isinstance(step, ImageStep) for step in data.preprocessing)
+    text = any(isinstance(step, TokenizeStep) for step in data.preprocessing)
+    # With an image or text step, table features are only those data.features lists.
+    table = bool(data.features) if image or text else data.features != []
+    return (
+        "label",
+        *(["features"] if table else []),
+        *(["image"] if image else []),
+        *(["input_ids", "attention_mask"] if text else []),
+    )

@@ -81,17 +81,26 @@ def resolve_spec_path(value: str, base_dir: Path) -> Path:
 
 # Fields added to the schema after runs were recorded by hash: left out of the hash while at
 # their default, so an existing spec keeps its hash (and `--resume` finds its runs).
-ADDED_FIELDS = (("model", "pretrained"), ("model", "freeze"), ("serve", "max_image_pixels"))
+ADDED_FIELDS = (
+    ("model", "pretrained"),
+    ("model", "freeze"),
+    ("serve", "max_image_pixels"),
+    ("train", "loop", "datasets"),
+    ("train", "loop", "columns"),
+)
 
 
 def spec_hash(spec: Spec) -> str:
     """Short, stable hash of the resolved spec: what /metadata and job metadata report."""
     tree = spec.model_dump(mode="json")
-    for section, name in ADDED_FIELDS:
-        section_type = type(getattr(spec, section))
-        default = section_type.model_fields[name].get_default(call_default_factory=True)
-        if tree[section].get(name) == default:
-            del tree[section][name]
+    for *parents, name in ADDED_FIELDS:
+        owner: Any = spec
+        branch = tree
+        for part in parents:
+            owner, branch = getattr(owner, part), branch[part]
+        field = type(owner).model_fields.get(name)  # e.g. only user loops have datasets
+        if field and branch.get(name) == field.get_default(call_default_factory=True):
+            del branch[name]
     canonical = json.dumps(tree, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 

@@ -31,6 +31,7 @@ from raylight.spec.data import (
     StandardizeStep,
     TokenizeStep,
     ValidationSplit,
+    produced_columns,
 )
 from raylight.spec.model import ModelSpec
 from raylight.spec.resources import ResourcesSpec
@@ -49,6 +50,8 @@ from raylight.spec.train import (
     RayTrainLoop,
     TrainLoop,
     TrainSpec,
+    check_managed_metric,
+    check_mode,
 )
 from raylight.spec.tune import (
     AshaScheduler,
@@ -170,15 +173,27 @@ class Spec(Section):
         if self.tune is None:
             return self
         metric = self.tune.metric or self.train.metric
-        if metric == "val_accuracy" and self.train.loss not in CLASSIFICATION_LOSSES:
+        if self.train.loop.kind == "managed":
+            check_managed_metric(f"tune.metric {metric!r}", metric, self.train.loss)
+        if metric == self.train.metric and self.tune.mode is None:
+            return self  # train.mode (or the known one) ranks the trials too
+        check_mode("tune", metric, self.tune.mode)
+        if metric == self.train.metric and self.tune.mode != self.train.metric_mode:
             raise ValueError(
-                "tune.metric 'val_accuracy' needs train.loss: cross_entropy "
-                f"(got {self.train.loss!r})."
+                f"tune.mode {self.tune.mode!r} contradicts train.mode "
+                f"{self.train.metric_mode!r} for the same metric {metric!r}; leave tune.mode unset."
             )
-        if self.tune.mode is not None and self.tune.mode != METRIC_MODES[metric]:
+        return self
+
+    @model_validator(mode="after")
+    def _loop_columns_exist(self) -> Spec:
+        columns = getattr(self.train.loop, "columns", {})
+        produced = produced_columns(self.data)
+        missing = [f"{yours}: {ours}" for yours, ours in columns.items() if ours not in produced]
+        if missing:
             raise ValueError(
-                f"tune.mode {self.tune.mode!r} would pick the worst trial by {metric!r}; "
-                f"use {METRIC_MODES[metric]!r} or leave tune.mode unset."
+                f"train.loop.columns maps {', '.join(missing)}, but this data has only "
+                f"{', '.join(produced)} (from data.features and data.preprocessing)."
             )
         return self
 
@@ -205,4 +220,7 @@ class Spec(Section):
 
     @property
     def tune_mode(self) -> Literal["min", "max"]:
-        return METRIC_MODES[self.tune_metric]
+        metric = self.tune_metric
+        if self.tune is not None and self.tune.mode is not None:
+            return self.tune.mode
+        return self.train.metric_mode if metric == self.train.metric else METRIC_MODES[metric]

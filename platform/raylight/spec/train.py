@@ -2,20 +2,34 @@
 
 from __future__ import annotations
 
+import difflib
 from operator import attrgetter
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from raylight.spec.base import BUILDER_PATTERN, Section
 
-# Metrics the managed training loop reports each epoch, and the direction that makes one "better".
+# The metrics Raylight knows, and the direction that makes each one better. The managed loop
+# reports those of its task every epoch; any other name is a user loop's own, with train.mode.
 METRIC_MODES: dict[str, Literal["min", "max"]] = {
     "val_loss": "min",
     "train_loss": "min",
     "val_accuracy": "max",
+    "val_auroc": "max",
+    "val_f1": "max",
+    "val_mae": "min",
+    "val_rmse": "min",
 }
 CLASSIFICATION_LOSSES = ("cross_entropy",)
+MANAGED_METRICS = {  # what the managed loop reports, by train.loss
+    "cross_entropy": ("val_loss", "train_loss", "val_accuracy", "val_auroc", "val_f1"),
+    "mse": ("val_loss", "train_loss", "val_mae", "val_rmse"),
+}
+CLASSIFICATION_METRICS = ("val_accuracy", "val_auroc", "val_f1")
+METRIC_NAME = r"^[A-Za-z_][\w./:-]*$"  # Lightning's `val/loss` too
+# The columns of Raylight's prepared datasets (which ones a run has depends on data.preprocessing).
+LOOP_COLUMNS = ("label", "features", "image", "input_ids", "attention_mask")
 
 
 class OptimizerSpec(Section):
@@ -90,16 +104,50 @@ class ManagedLoop(Section):
 class UserFunctionLoop(Section):
     """Fields shared by the kinds that run the user's own function on every worker."""
 
+    @field_validator("datasets", "columns")
+    @classmethod
+    def _names_are_identifiers(cls, mapping: dict[str, str]) -> dict[str, str]:
+        bad = [name for name in mapping if not name.isidentifier()]
+        if bad:
+            raise ValueError(f"names must be identifiers: {', '.join(map(repr, bad))}")
+        return mapping
+
+    @field_validator("columns")
+    @classmethod
+    def _columns_are_raylights(cls, columns: dict[str, str]) -> dict[str, str]:
+        unknown = sorted({c for c in columns.values() if c not in LOOP_COLUMNS})
+        if unknown:
+            raise ValueError(
+                f"{', '.join(map(repr, unknown))} is not a column Raylight produces; map your "
+                f"names to {', '.join(LOOP_COLUMNS)}."
+            )
+        twice = sorted({c for c in columns.values() if list(columns.values()).count(c) > 1})
+        if twice:
+            raise ValueError(f"{', '.join(map(repr, twice))} is given more than one name")
+        return columns
+
     kind: str
     function: str = Field(
         pattern=BUILDER_PATTERN,
         description="`module:function` run on every worker with one argument, the config dict: "
         "train.loop.config plus epochs, batch_size, lr, weight_decay, seed, num_features, "
-        "num_outputs. Datasets 'train' and 'val' have columns 'features' and 'label'.",
+        "num_outputs. Datasets 'train' and 'val' have columns 'features' and 'label' (named "
+        "as your loop reads them with train.loop.datasets and train.loop.columns).",
     )
     config: dict[str, Any] = Field(
         default_factory=dict,
         description="Your own keys, added to the config (tunable as train.loop.config.<key>).",
+    )
+    datasets: dict[str, Literal["train", "val"]] = Field(
+        default_factory=dict,
+        description="The names your loop passes to get_dataset_shard -> Raylight's split, e.g. "
+        "{train: train, validation: val}. Empty: 'train' and 'val'.",
+    )
+    columns: dict[str, str] = Field(
+        default_factory=dict,
+        description="Your loop's column names -> Raylight's, e.g. {x: features, y: label}. "
+        "Raylight's columns: 'label', 'features' (one vector column: a list of floats per row), "
+        "'image', 'input_ids', 'attention_mask'. Unmapped ones keep their names.",
     )
     weights_file: str = Field(
         default="model.pt",
@@ -307,30 +355,72 @@ class TrainSpec(Section):
         description="cross_entropy: classification (labels become class indices); "
         "mse: regression on a numeric label.",
     )
-    metric: Literal["val_loss", "val_accuracy", "train_loss"] = Field(
+    metric: str = Field(
         default="val_loss",
-        description="Metric that ranks checkpoints; reported every epoch, averaged over all ranks.",
+        pattern=METRIC_NAME,
+        description="Metric that ranks checkpoints and stops early: one the loop reports every "
+        "epoch. The managed loop reports val_loss, train_loss and, for cross_entropy, "
+        "val_accuracy, val_auroc, val_f1; for mse, val_mae, val_rmse (over the whole validation "
+        "split). Your own loop's names work as they are (with train.mode).",
     )
     mode: Literal["min", "max"] | None = Field(
-        default=None, description="Whether a lower or higher metric is better; null derives it."
+        default=None,
+        description="Whether a lower or higher metric is better; null derives it for the names "
+        "Raylight knows, and is required for any other.",
     )
     seed: int = Field(default=0, description="Seed for weights and shuffling.")
 
     @model_validator(mode="after")
-    def _metric_fits_loss_and_mode(self) -> TrainSpec:
-        if self.metric == "val_accuracy" and self.loss not in CLASSIFICATION_LOSSES:
-            raise ValueError(
-                "train.metric 'val_accuracy' needs a classification loss (train.loss: "
-                f"cross_entropy), got train.loss {self.loss!r}."
-            )
-        expected = METRIC_MODES[self.metric]
-        if self.mode is not None and self.mode != expected:
-            raise ValueError(
-                f"train.mode {self.mode!r} ranks the worst checkpoints of {self.metric!r} first; "
-                f"use {expected!r} or leave train.mode unset."
-            )
+    def _mode_fits_metric(self) -> TrainSpec:
+        check_mode("train", self.metric, self.mode)
         return self
+
+    @field_validator("metric")
+    @classmethod
+    def _managed_loop_reports_metric(cls, metric: str, info: ValidationInfo) -> str:
+        """The managed loop's names, checked with the field (loop and loss come before it).
+
+        As a field check it is reported with the section's other problems at once.
+        """
+        loop, loss = info.data.get("loop"), info.data.get("loss")
+        if getattr(loop, "kind", None) == "managed" and loss in MANAGED_METRICS:
+            check_managed_metric(repr(metric), metric, loss)
+        return metric
 
     @property
     def metric_mode(self) -> Literal["min", "max"]:
         return self.mode or METRIC_MODES[self.metric]
+
+
+def check_managed_metric(subject: str, metric: str, loss: str) -> None:
+    """The managed loop reports a fixed set of names for each loss; `subject` names the field."""
+    reported = MANAGED_METRICS[loss]
+    if metric in reported:
+        return
+    if metric in CLASSIFICATION_METRICS:
+        raise ValueError(
+            f"{subject} needs a classification loss (train.loss: cross_entropy), got "
+            f"train.loss {loss!r}."
+        )
+    starts = [name for name in reported if name.startswith(metric)]
+    close = starts or difflib.get_close_matches(metric, reported, n=1, cutoff=0.6)
+    guess = f" Did you mean {close[0]!r}?" if close else ""
+    raise ValueError(
+        f"{subject} is not one the managed loop reports; with train.loss {loss!r} it reports "
+        f"{', '.join(reported)}.{guess}"
+    )
+
+
+def check_mode(section: str, metric: str, mode: str | None) -> None:
+    """A known metric's mode may be left out but not contradicted; any other name needs one."""
+    expected = METRIC_MODES.get(metric)
+    if expected is None and mode is None:
+        raise ValueError(
+            f"{section}.metric {metric!r} is not a metric Raylight knows "
+            f"({', '.join(METRIC_MODES)}); set {section}.mode: min if lower is better, or max."
+        )
+    if expected is not None and mode is not None and mode != expected:
+        raise ValueError(
+            f"{section}.mode {mode!r} ranks the worst results of {metric!r} first; "
+            f"use {expected!r} or leave {section}.mode unset."
+        )

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from raylight.spec.base import Section
+from raylight.spec.train import METRIC_NAME
 
 
 def _check_range(distribution: Any) -> Any:
@@ -164,10 +165,17 @@ SchedulerSpec = Annotated[
 
 
 class TuneSpec(Section):
-    metric: Literal["val_loss", "val_accuracy", "train_loss"] | None = Field(
-        default=None, description="Metric that ranks trials; null = train.metric."
+    metric: str | None = Field(
+        default=None,
+        pattern=METRIC_NAME,
+        description="Metric that ranks trials and drives the scheduler: one the loop reports "
+        "every epoch; null = train.metric.",
     )
-    mode: Literal["min", "max"] | None = Field(default=None, description="null derives it.")
+    mode: Literal["min", "max"] | None = Field(
+        default=None,
+        description="null: train.mode for train's metric, else derived for the names Raylight "
+        "knows; required for any other.",
+    )
     num_samples: int = Field(
         default=8,
         ge=1,

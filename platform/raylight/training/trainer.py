@@ -163,12 +163,13 @@ def build_trainer(
     if plan.callbacks:
         callbacks = [*plan.callbacks, *(run_config.callbacks or [])]
         run_config = replace(run_config, callbacks=callbacks)  # type: ignore[arg-type]
+    datasets: dict[str, Any] = plan.datasets or {"train": prepared.train, "val": prepared.val}
     return TorchTrainer(
         plan.function,
         train_loop_config=plan.config,
         scaling_config=build_scaling_config(spec.resources),
         run_config=run_config,
-        datasets={"train": prepared.train, "val": prepared.val},
+        datasets=datasets,
     )
 
 

@@ -217,6 +217,12 @@ def _summarize(loaded: LoadedSpec, grid: tune.ResultGrid, sweep_path: Path) -> T
     metric, mode = spec.tune_metric, spec.tune_mode
     trials = _trial_summaries(grid, metric, mode)
     if all(t.metric_value is None for t in trials):
+        budget = spec.tune.time_budget_s if spec.tune else None
+        if budget and not any(t.error for t in trials):  # stopped, not failed
+            raise RunError(
+                f"tune.time_budget_s ({budget:g} s) ran out before any trial reported {metric} "
+                f"(the time counts from the sweep's start); raise it. Sweep directory: {sweep_path}"
+            )
         errors = "; ".join(f"{t.trial_id}: {t.error}" for t in trials[:3])
         raise RunError(f"every trial of the sweep failed ({errors}). Sweep directory: {sweep_path}")
     best = grid.get_best_result(metric=metric, mode=mode, scope="all")

@@ -103,4 +103,84 @@ def test_a_trials_override_is_checked_like_the_command_line() -> None:
 def test_cross_field_check_names_both_fields(tmp_path: Path) -> None:
     text = VALID + "train:\n  loss: mse\n  metric: val_accuracy\n"
     (message,) = problems(write(tmp_path, text))
-    assert "train.metric 'val_accuracy'" in message and "train.loss" in message
+    assert message.startswith("train.metric: 'val_accuracy'") and "train.loss" in message
+
+
+@pytest.mark.parametrize(
+    ("spec", "overrides", "mode"),
+    [
+        (USER_LOOP_SPEC, ["train.metric=loss", "train.mode=min"], "min"),
+        (LIGHTNING_SPEC, ["train.metric=val/loss", "train.mode=min"], "min"),
+        (HF_TRAINER_SPEC, ["train.metric=val_f1"], "max"),  # a name Raylight knows
+        (DIGITS_SPEC, ["train.metric=val_auroc"], "max"),
+        (DIGITS_SPEC, ["train.loss=mse", "train.metric=val_rmse"], "min"),
+    ],
+)
+def test_any_metric_a_loop_reports_ranks_with_its_mode(
+    spec: Path, overrides: list[str], mode: str
+) -> None:
+    loaded = load_spec(spec, overrides)
+    assert loaded.spec.train.metric_mode == mode
+    assert loaded.spec.tune_mode == mode  # a sweep ranks by train's metric unless told
+
+
+@pytest.mark.parametrize(
+    ("spec", "overrides", "message"),
+    [
+        (
+            USER_LOOP_SPEC,
+            ["train.metric=loss", "train.mode=null"],
+            r"'loss' is not a metric Raylight knows .*set train\.mode",
+        ),
+        (
+            USER_LOOP_SPEC,
+            ["train.metric=val_loss", "train.mode=max"],
+            r"use 'min' or leave train\.mode unset",
+        ),
+        (DIGITS_SPEC, ["train.metric=loss", "train.mode=min"], r"not one the managed loop reports"),
+        (DIGITS_SPEC, ["train.loss=mse", "train.metric=val_auroc"], r"needs a classification loss"),
+        (
+            USER_LOOP_SPEC,
+            ["train.metric=loss", "train.mode=min", "tune.metric=accuracy"],
+            r"set tune\.mode",
+        ),
+        (
+            USER_LOOP_SPEC,
+            ["train.metric=loss", "train.mode=min", "tune.metric=loss", "tune.mode=max"],
+            r"contradicts train\.mode 'min'",
+        ),
+        (
+            DIGITS_SPEC,
+            ["tune.metric=val_mae"],
+            r"tune\.metric 'val_mae' is not one the managed loop",
+        ),
+    ],
+)
+def test_a_metric_without_its_direction_or_against_it_is_a_spec_error(
+    spec: Path, overrides: list[str], message: str
+) -> None:
+    with pytest.raises(SpecError, match=message):
+        load_spec(spec, overrides)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("train.loop.columns={x: pixels}", r"'pixels' is not a column Raylight produces"),
+        ("train.loop.columns={x: image}", r"maps x: image, but this data has only label, features"),
+        ("train.loop.columns={x: features, z: features}", r"'features' is given more than one"),
+        ("train.loop.datasets={validation: valid}", r"must be one of 'train', 'val'"),
+        ('train.loop.datasets={"my-val": val}', r"names must be identifiers"),
+    ],
+)
+def test_a_loop_mapping_to_names_raylight_does_not_produce_is_a_spec_error(
+    override: str, message: str
+) -> None:
+    with pytest.raises(SpecError, match=message):
+        load_spec(USER_LOOP_SPEC, [override])
+
+
+def test_the_shipped_loop_reads_its_own_dataset_and_column_names() -> None:
+    loop = load_spec(USER_LOOP_SPEC).spec.train.loop
+    assert loop.datasets == {"train": "train", "validation": "val"}
+    assert loop.columns == {"x": "features", "y": "label"}

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from raylight.training.loops.config import LoopConfig
 
 if TYPE_CHECKING:
+    import ray.data
     import ray.train
 
     from raylight.preprocessing.datasets import PreparedData
@@ -53,6 +54,8 @@ class WorkerPlan:
     function: Callable[[dict[str, Any]], None]  # run on every worker with `config`
     config: dict[str, Any]  # train_loop_config: plain values only
     callbacks: list[ray.train.UserCallback] = field(default_factory=list)  # in the controller
+    # The TorchTrainer's datasets by the names the loop reads; None: {"train", "val"} as prepared.
+    datasets: dict[str, ray.data.Dataset] | None = None
 
 
 # kind -> the module that builds its workers (each has `build_worker_plan(setup)`).

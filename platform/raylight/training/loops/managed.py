@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ray.train
 import torch
@@ -26,6 +26,7 @@ from raylight.training.loop_session import LoopSession, TrainWorkerSession
 from raylight.training.loops import LoopSetup, WorkerPlan
 from raylight.training.loops.config import LoopConfig
 from raylight.training.loops.shards import shuffle_options
+from raylight.training.metrics import compute_metrics, update_metrics, validation_metrics
 from raylight.training.optimization import (
     EarlyStopping,
     build_lr_scheduler,
@@ -39,6 +40,9 @@ from raylight.training.sharding import (
     local_parameter_fraction,
     shard_model,
 )
+
+if TYPE_CHECKING:
+    from torchmetrics import MetricCollection
 
 
 def build_worker_plan(setup: LoopSetup) -> WorkerPlan:
@@ -82,6 +86,8 @@ def run_loop(config: LoopConfig, session: LoopSession) -> None:
     is_classification = preprocessing.task == "classification"
     train_shard = session.dataset("train")
     val_shard = session.dataset("val")
+    num_classes = len(preprocessing.label_classes) if is_classification else 0
+    extra_metrics = validation_metrics(num_classes, device)
 
     for epoch in range(start_epoch, train.epochs):
         model.train()
@@ -100,10 +106,13 @@ def run_loop(config: LoopConfig, session: LoopSession) -> None:
         if pending:
             _step(parts, model, train)
 
-        val_sums = _evaluate(_unwrap(model), val_shard, train, device, loss_fn, is_classification)
+        val_sums = _evaluate(
+            _unwrap(model), val_shard, train, device, loss_fn, is_classification, extra_metrics
+        )
         metrics = _metrics(
             epoch + 1, _all_reduce(train_sums), _all_reduce(val_sums), is_classification
         )
+        metrics.update(compute_metrics(extra_metrics))  # every rank's outputs gathered
         metrics["lr"] = float(parts.optimizer.param_groups[0]["lr"])  # in effect, not asked for
         if shard_fraction is not None:  # rank 0's share of the parameters: ~1/world_size
             metrics["param_shard_fraction"] = shard_fraction
@@ -178,13 +187,18 @@ def _evaluate(
     device: torch.device,
     loss_fn: nn.Module,
     is_classification: bool,
+    extra_metrics: MetricCollection,
 ) -> torch.Tensor:
-    """Sums over this rank's validation shard: loss * rows, correct predictions, rows."""
+    """Sums over this rank's validation shard: loss * rows, correct predictions, rows.
+
+    `extra_metrics` are updated with the same outputs (computed over all ranks by the caller).
+    """
     model.eval()
     sums = torch.zeros(3, device=device)
     with torch.no_grad():
         for inputs, labels in _batches(shard, train, device):
             outputs = _forward(model, inputs, is_classification)
+            update_metrics(extra_metrics, outputs, labels)
             correct = (
                 (outputs.argmax(dim=1) == labels).sum() if is_classification else sums.new_zeros(())
             )

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import ray.train
 import torch
@@ -172,12 +173,19 @@ def test_a_regression_model_trains_on_mse_and_answers_a_value(tmp_path: Path) ->
     val_losses = [m["val_loss"] for m in session.reports]
     assert val_losses[-1] < val_losses[0] / 2 and "val_accuracy" not in session.reports[-1]
 
+    model, _ = load_model(session.saved[-1])
+    with torch.inference_mode():
+        predicted = model.eval()(features[128:]).reshape(-1)
+    errors = (predicted - target[128:]).numpy()
+    assert session.reports[-1]["val_mae"] == pytest.approx(float(np.abs(errors).mean()), rel=1e-5)
+    rmse = float(np.sqrt((errors**2).mean()))
+    assert session.reports[-1]["val_rmse"] == pytest.approx(rmse, rel=1e-5)
+
     record = dict(zip(("a", "b", "c", "d"), features[130].tolist(), strict=True))
     (answer,) = Predictor(session.saved[-1]).predict([record])
     assert answer is not None and set(answer) == {"value"}
-    model, _ = load_model(session.saved[-1])
     with torch.inference_mode():
-        expected = model.eval()(features[130:131]).item()
+        expected = model(features[130:131]).item()
     assert answer["value"] == pytest.approx(expected, abs=1e-5)
 
 
@@ -193,3 +201,21 @@ def test_a_compiled_model_trains_and_its_checkpoint_loads_into_the_plain_module(
     assert session.reports[-1]["val_accuracy"] > 0.8
     model, _ = load_model(session.saved[-1])  # strict load into build_mlp's module
     assert not any(key.startswith("_orig_mod.") for key in model.state_dict())
+
+
+def test_auroc_and_f1_equal_scikit_learns_on_the_validation_outputs(tmp_path: Path) -> None:
+    from sklearn.metrics import f1_score, roc_auc_score
+
+    from raylight.runs.checkpoints import load_model
+
+    session = InProcess(data(), tmp_path)
+    run_loop(loop_config({"optimizer": {"name": "adamw", "lr": 0.003}}), session)
+    val = data()["val"]
+    for saved, report in zip(session.saved, session.reports, strict=True):
+        model, _ = load_model(saved)
+        with torch.inference_mode():
+            probabilities = model(val.features).softmax(dim=1)[:, 1].numpy()
+        labels = val.labels.numpy()
+        assert report["val_auroc"] == pytest.approx(roc_auc_score(labels, probabilities), abs=1e-6)
+        f1 = f1_score(labels, (probabilities > 0.5).astype(int))
+        assert report["val_f1"] == pytest.approx(f1, abs=1e-6)
