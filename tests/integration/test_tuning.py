@@ -13,7 +13,7 @@ from raylight.runs.checkpoints import read_meta
 from raylight.runs.records import read_record
 from raylight.spec import load_spec
 from raylight.tuning import run_tuning
-from tests.conftest import DIGITS_SPEC, USER_LOOP_SPEC
+from tests.conftest import DIGITS_SPEC, HF_TRAINER_SPEC, LIGHTNING_SPEC, USER_LOOP_SPEC
 
 
 def test_asha_sweep_stops_weak_trials_early_and_reports_the_best(
@@ -204,3 +204,30 @@ def test_a_time_budget_ends_the_sweep_with_the_best_so_far(
     finished = [t for t in result.trials if t.status == "TERMINATED" and t.epochs == 2]
     assert 1 <= len(finished) < 200 and len(result.trials) < 200
     assert result.metric_value == max(t.metric_value or 0 for t in finished)
+
+
+@pytest.mark.parametrize(
+    ("spec", "metric"), [(LIGHTNING_SPEC, "val/accuracy"), (HF_TRAINER_SPEC, "val_f1")]
+)
+def test_a_sweep_ranks_by_the_name_each_loop_kind_reports(
+    ray_cluster: ClusterInfo, tmp_path: Path, spec: Path, metric: str
+) -> None:
+    """The LightningModule's self.log name and compute_metrics' f1 reach Tune and its ASHA
+    scheduler as they are; one trial each (ASHA's stopping is test_asha_sweep_...'s)."""
+    loaded = load_spec(
+        spec,
+        [
+            f"run.storage_path={tmp_path}",
+            "resources.num_workers=1",
+            "train.epochs=2",
+            "tune.num_samples=1",
+            "tune.scheduler={kind: asha, grace_period: 1, reduction_factor: 2}",
+        ],
+    )
+    assert loaded.spec.tune_metric == metric
+    result = run_tuning(loaded)
+    (trial,) = result.trials
+    assert trial.status == "TERMINATED" and trial.epochs == 2 and trial.metric_value is not None
+    assert result.metric == metric and result.metric_value == trial.metric_value
+    assert read_meta(result.checkpoint_path).metrics[metric] == pytest.approx(result.metric_value)
+    assert pd.read_csv(result.history_csv)[metric].notna().all()

@@ -16,6 +16,7 @@ from raylight.spec import LoadedSpec, load_spec
 from raylight.training import TrainingResult, run_training
 from tests.conftest import USER_LOOP_SPEC
 from tests.integration.conftest import offline_val_accuracy, serve_spec_and_predict_example
+from tests.integration.kills import all_train_workers
 
 
 def test_user_loop_reaches_the_accuracy_bar_with_its_own_reports(
@@ -78,14 +79,17 @@ def test_a_metric_the_loop_never_reports_fails_the_run_at_its_first_report(
         [
             f"run.storage_path={tmp_path}",
             "resources.num_workers=1",
-            "run.max_failures=0",
+            "run.max_failures=2",  # not spent on it: the refusal is not a worker crash
             "train.metric=val_accuracy",  # Raylight's name; the loop reports 'accuracy'
             "train.mode=null",
         ],
     )
+    before = all_train_workers()
     with pytest.raises(RunError, match=r"not among .* \(accuracy, epoch, loss\)"):
         run_training(loaded)
-    # It stopped at the first report: no checkpoint was committed, no epoch recorded.
-    assert not list((tmp_path / loaded.spec.name).glob("train-*/checkpoint_*/"))
+    assert len(all_train_workers() - before) == 1  # one worker group, no retry
+    # It stopped at the first report (once: a controller error is not retried like a crash),
+    # before that report was recorded.
+    assert len(list((tmp_path / loaded.spec.name).glob("train-*/checkpoint_*/"))) <= 1
     logs = (tmp_path / loaded.spec.name).glob(f"train-*/{METRICS_FILE}")
     assert all(not log.read_text().strip() for log in logs)

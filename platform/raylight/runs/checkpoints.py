@@ -171,6 +171,32 @@ def load_model(directory: Path, device: str = "cpu") -> tuple[torch.nn.Module, C
     model = build_model(
         spec.model, preprocessing.model_inputs(), meta.pretrained, load_weights=False
     )
-    load_weights(model, str(Path(directory) / MODEL_FILE), device=device)
+    weights = Path(directory) / MODEL_FILE
+    try:
+        load_weights(model, str(weights), device=device)
+    except RuntimeError as error:  # names or shapes that model.builder's module does not have
+        raise TargetError(_mismatch(weights, model, error)) from error
     model.eval()
     return model, meta
+
+
+def _mismatch(weights: Path, model: torch.nn.Module, error: RuntimeError) -> str:
+    """Which tensors of the file the module lacks and which of its own the file lacks."""
+    from safetensors import safe_open
+
+    with safe_open(str(weights), framework="pt") as file:
+        saved = set(file.keys())
+    own = set(model.state_dict())
+    missing, unexpected = sorted(own - saved), sorted(saved - own)
+
+    def some(names: list[str]) -> str:
+        return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+
+    if not missing and not unexpected:  # same names, other shapes
+        return f"{weights} does not fit model.builder's module: {str(error).strip()[:500]}"
+    return (
+        f"{weights} does not fit model.builder's module: missing from the file: "
+        f"{some(missing) or 'none'}; in the file but not the module: {some(unexpected) or 'none'}. "
+        "Build the module your loop trains in model.builder (same kwargs), and save its "
+        "state_dict (DDP's module. and torch.compile's _orig_mod. prefixes are removed)."
+    )

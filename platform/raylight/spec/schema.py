@@ -195,6 +195,14 @@ class Spec(Section):
                 f"train.loop.columns maps {', '.join(missing)}, but this data has only "
                 f"{', '.join(produced)} (from data.features and data.preprocessing)."
             )
+        # A new name may not land on a column that keeps its own name.
+        kept = [c for c in produced if c not in columns.values()]
+        clash = [f"{yours}: {ours}" for yours, ours in columns.items() if yours in kept]
+        if clash:
+            raise ValueError(
+                f"train.loop.columns maps {', '.join(clash)} onto a name the data already has "
+                "for another column; map that column too, or choose another name."
+            )
         return self
 
     @model_validator(mode="after")

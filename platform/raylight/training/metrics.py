@@ -16,8 +16,8 @@ if TYPE_CHECKING:
     from torchmetrics import MetricCollection
 
 
-def validation_metrics(num_classes: int, device: torch.device) -> MetricCollection:
-    """num_classes 0: regression."""
+def validation_metrics(num_classes: int, device: torch.device) -> MetricCollection | None:
+    """num_classes 0: regression; None for one class (nothing to rank or separate)."""
     from torchmetrics import MeanAbsoluteError, MeanSquaredError, Metric, MetricCollection
     from torchmetrics.classification import (
         BinaryAUROC,
@@ -27,6 +27,8 @@ def validation_metrics(num_classes: int, device: torch.device) -> MetricCollecti
     )
 
     metrics: dict[str, Metric | MetricCollection]
+    if num_classes == 1:
+        return None
     if num_classes == 0:
         metrics = {"val_mae": MeanAbsoluteError(), "val_rmse": MeanSquaredError(squared=False)}
     elif num_classes == 2:
@@ -39,8 +41,12 @@ def validation_metrics(num_classes: int, device: torch.device) -> MetricCollecti
     return MetricCollection(metrics).to(device)
 
 
-def update_metrics(metrics: MetricCollection, outputs: torch.Tensor, labels: torch.Tensor) -> None:
+def update_metrics(
+    metrics: MetricCollection | None, outputs: torch.Tensor, labels: torch.Tensor
+) -> None:
     """Logits (classification: probabilities are what AUROC ranks) or values, and the labels."""
+    if metrics is None:
+        return
     if outputs.ndim == 2:
         probabilities = outputs.float().softmax(dim=1)
         metrics.update(
@@ -50,8 +56,10 @@ def update_metrics(metrics: MetricCollection, outputs: torch.Tensor, labels: tor
         metrics.update(outputs.float(), labels.float())
 
 
-def compute_metrics(metrics: MetricCollection) -> dict[str, float]:
+def compute_metrics(metrics: MetricCollection | None) -> dict[str, float]:
     """Every rank's state gathered: call it on all ranks."""
+    if metrics is None:
+        return {}
     values = {name: float(value) for name, value in metrics.compute().items()}
     metrics.reset()
     return values

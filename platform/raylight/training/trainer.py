@@ -27,6 +27,7 @@ from raylight.storage import check_storage
 from raylight.training.loops import LoopSetup, build_worker_plan
 from raylight.training.placement import Placement, PlacementCallback, watch_placement
 from raylight.training.progress import MetricsLog, follow_metrics
+from raylight.training.reported_metric import MetricReported
 from raylight.training.scaling import (
     RAY_DATA_CPUS,
     build_run_config,
@@ -160,9 +161,11 @@ def build_trainer(
     """
     run_path = Path(run_config.storage_path or ".") / (run_config.name or "")
     plan = build_worker_plan(LoopSetup(spec, spec_hash, prepared, run_path, start_from))
-    if plan.callbacks:
-        callbacks = [*plan.callbacks, *(run_config.callbacks or [])]
-        run_config = replace(run_config, callbacks=callbacks)  # type: ignore[arg-type]
+    # The metric that ranks this run's checkpoints (tune.metric inside a sweep), checked first.
+    checkpoints = run_config.checkpoint_config
+    ranked_by = (checkpoints and checkpoints.checkpoint_score_attribute) or spec.train.metric
+    callbacks = [MetricReported(ranked_by), *plan.callbacks, *(run_config.callbacks or [])]
+    run_config = replace(run_config, callbacks=callbacks)  # type: ignore[arg-type]
     datasets: dict[str, Any] = plan.datasets or {"train": prepared.train, "val": prepared.val}
     return TorchTrainer(
         plan.function,

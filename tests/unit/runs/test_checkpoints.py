@@ -75,6 +75,24 @@ def test_user_loop_weights_become_a_servable_checkpoint(tmp_path: Path) -> None:
         assert torch.equal(loaded.state_dict()[name], tensor)
 
 
+def test_weights_that_do_not_fit_the_builders_module_name_the_keys_and_the_file(
+    tmp_path: Path,
+) -> None:
+    from pipelines.digits.model import build_mlp
+
+    other = build_mlp(3, 2, hidden=8).state_dict()  # the loop trained something else
+    other = {("head." + k if k.startswith("6.") else k): v for k, v in other.items()}
+    torch.save(other, tmp_path / "model.pt")
+    meta = CheckpointMeta(SPEC.model_dump(mode="json"), "h", PREPROCESSING.to_dict(), 1, {}, "t")
+    make_servable(tmp_path, "model.pt", meta)
+    with pytest.raises(TargetError) as refused:
+        load_model(tmp_path)
+    message = str(refused.value)
+    assert str(tmp_path / "model.safetensors") in message
+    assert "missing from the file: 6.bias, 6.weight" in message
+    assert "in the file but not the module: head.6.bias, head.6.weight" in message
+
+
 def test_user_loop_weights_that_would_run_code_are_refused(tmp_path: Path) -> None:
     marker = Path("/tmp/raylight-pwned")
     marker.unlink(missing_ok=True)

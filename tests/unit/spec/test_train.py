@@ -171,6 +171,7 @@ def test_a_metric_without_its_direction_or_against_it_is_a_spec_error(
         ("train.loop.columns={x: features, z: features}", r"'features' is given more than one"),
         ("train.loop.datasets={validation: valid}", r"must be one of 'train', 'val'"),
         ('train.loop.datasets={"my-val": val}', r"names must be identifiers"),
+        ("train.loop.columns={label: features}", r"maps label: features onto a name the data"),
     ],
 )
 def test_a_loop_mapping_to_names_raylight_does_not_produce_is_a_spec_error(

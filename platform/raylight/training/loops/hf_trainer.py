@@ -37,7 +37,6 @@ from raylight.training.loops import LoopSetup, WorkerPlan
 from raylight.training.loops.config import LoopConfig
 from raylight.training.loops.shards import shuffle_options
 from raylight.training.optimization import steps_per_epoch
-from raylight.training.reported_metric import install_metric_check
 
 HF_CHECKPOINT = "hf_checkpoint"  # the Trainer's checkpoint directory inside Ray's checkpoint
 # The optimizers the spec may name for this kind (spec.train.HfTrainerLoop refuses others).
@@ -55,7 +54,6 @@ def train_fn_hf(config: dict[str, Any]) -> None:
     from ray.train.huggingface.transformers import prepare_trainer
 
     loop_config = LoopConfig.from_dict(config)
-    install_metric_check(loop_config.spec.train.metric)  # compute_metrics' names, eval_ -> val_
     install_pause_after_report()  # tests only: see raylight.training.faults
     spec = loop_config.spec
     loop = spec.train.loop

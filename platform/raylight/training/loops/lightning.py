@@ -31,7 +31,6 @@ from raylight.training.faults import install_pause_after_report
 from raylight.training.loops import LoopSetup, WorkerPlan
 from raylight.training.loops.config import LoopConfig
 from raylight.training.loops.shards import shuffle_options
-from raylight.training.reported_metric import install_metric_check
 
 LIGHTNING_CHECKPOINT = "lightning.ckpt"
 PRECISION = {"32": "32-true", "bf16": "bf16-mixed", "fp16": "16-mixed"}
@@ -57,7 +56,6 @@ def train_fn_lightning(config: dict[str, Any]) -> None:
     from ray.train.lightning import RayDDPStrategy, RayLightningEnvironment, prepare_trainer
 
     loop_config = LoopConfig.from_dict(config)
-    install_metric_check(loop_config.spec.train.metric)  # whatever the module logs
     install_pause_after_report()  # tests only: see raylight.training.faults
     spec = loop_config.spec
     train = spec.train

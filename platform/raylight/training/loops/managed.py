@@ -187,7 +187,7 @@ def _evaluate(
     device: torch.device,
     loss_fn: nn.Module,
     is_classification: bool,
-    extra_metrics: MetricCollection,
+    extra_metrics: MetricCollection | None,
 ) -> torch.Tensor:
     """Sums over this rank's validation shard: loss * rows, correct predictions, rows.
 

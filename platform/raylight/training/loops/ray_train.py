@@ -26,7 +26,6 @@ from raylight.spec.schema import Spec
 from raylight.spec.train import UserFunctionLoop
 from raylight.training.faults import install_pause_after_report
 from raylight.training.loops import LoopSetup, WorkerPlan
-from raylight.training.reported_metric import install_metric_check
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +41,7 @@ def build_worker_plan(setup: LoopSetup, environment: dict[str, str] | None = Non
         run_id=setup.run_path.name,
     )
     return WorkerPlan(
-        function=partial(run_user_loop, loop.function, environment or {}, setup.spec.train.metric),
+        function=partial(run_user_loop, loop.function, environment or {}),
         config=user_loop_config(setup.spec, setup.prepared),
         callbacks=[stamp],
         datasets=user_datasets(loop, setup.prepared),
@@ -56,7 +55,8 @@ def user_datasets(loop: UserFunctionLoop, prepared: PreparedData) -> dict[str, r
     -> Raylight's; a renamed column is the same data ('features' stays one vector column).
     """
     splits = {"train": prepared.train, "val": prepared.val}
-    names = loop.datasets or {"train": "train", "val": "val"}
+    unmapped = {split: split for split in splits if split not in loop.datasets.values()}
+    names = {**unmapped, **loop.datasets}  # a split the map leaves out keeps its name
     renames = {raylight: yours for yours, raylight in loop.columns.items() if yours != raylight}
     return {
         yours: splits[split].rename_columns(renames) if renames else splits[split]
@@ -81,14 +81,10 @@ def user_loop_config(spec: Spec, prepared: PreparedData) -> dict[str, Any]:
     }
 
 
-def run_user_loop(
-    function: str, environment: dict[str, str], metric: str, config: dict[str, Any]
-) -> None:
+def run_user_loop(function: str, environment: dict[str, str], config: dict[str, Any]) -> None:
     """On each worker: import the user's function there (by name, not by pickle) and call it."""
     os.environ.update(environment)
-    # Both wrap ray.train.report, before the loop's module binds it.
-    install_metric_check(metric)
-    install_pause_after_report()  # tests only
+    install_pause_after_report()  # tests only: before the loop's module binds ray.train.report
     loop = resolve(function, "train.loop.function")
     if inspect.signature(loop).parameters:
         loop(config)
