@@ -13,7 +13,7 @@ import ray.train
 from ray.train.torch import TorchTrainer
 
 from raylight.cluster import ClusterInfo, connect, embedded_num_cpus
-from raylight.errors import RunError
+from raylight.errors import RaylightError, RunError
 from raylight.preprocessing.datasets import PreparedData, prepare_datasets
 from raylight.preprocessing.transforms import Task
 from raylight.runs.checkpoints import META_FILE
@@ -190,8 +190,14 @@ def failure_cause(error: BaseException) -> str:
     """The line that says what went wrong, e.g. `RuntimeError: ... negative dimension -1`.
 
     Ray wraps a worker's exception in a WorkerGroupError whose own first line is generic; the
-    cause is the last `SomeError: ...` line of the first failed worker's traceback.
+    cause is the last `SomeError: ...` line of the first failed worker's traceback. A callback's
+    error in the controller (e.g. the metric check) comes as a ControllerError holding it.
     """
+    cause = getattr(error, "controller_failure", None)
+    if isinstance(cause, RaylightError):
+        return str(cause)  # already says what to do
+    if cause is not None:
+        return f"{type(cause).__name__}: {cause}"
     failures = getattr(error, "worker_failures", None) or {}
     source = next(iter(failures.values()), error)
     lines = [line.strip() for line in str(source).splitlines() if ERROR_LINE.match(line)]
