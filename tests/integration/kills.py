@@ -46,20 +46,20 @@ class SurvivedRun:
     resumed_output: str
 
 
+def train_workers(*, alive: bool) -> dict[str, int]:
+    """This Ray session's Ray Train worker actors (only the live ones, or all it started): id ->
+    pid."""
+    filters = [("class_name", "=", "RayTrainWorker")] + ([("state", "=", "ALIVE")] if alive else [])
+    return {actor.actor_id: actor.pid for actor in list_actors(filters=filters, limit=10_000)}
+
+
 def alive_train_workers() -> dict[str, int]:
-    """This Ray session's live Ray Train worker actors: id -> pid."""
-    actors = list_actors(
-        filters=[("class_name", "=", "RayTrainWorker"), ("state", "=", "ALIVE")], limit=10_000
-    )
-    return {actor.actor_id: actor.pid for actor in actors}
+    return train_workers(alive=True)
 
 
 def all_train_workers() -> set[str]:
     """Every Ray Train worker actor this Ray session has started, alive or dead: their ids."""
-    return {
-        actor.actor_id
-        for actor in list_actors(filters=[("class_name", "=", "RayTrainWorker")], limit=10_000)
-    }
+    return set(train_workers(alive=False))
 
 
 def reported(storage: Path) -> list[dict[str, Any]]:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import difflib
 from operator import attrgetter
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from raylight.spec.base import BUILDER_PATTERN, Section
+from raylight.spec.problems import suggest
 
 # The metrics Raylight knows, and the direction that makes each one better. The managed loop
 # reports those of its task every epoch; any other name is a user loop's own, with train.mode.
@@ -402,9 +402,10 @@ def check_managed_metric(subject: str, metric: str, loss: str) -> None:
             f"{subject} needs a classification loss (train.loss: cross_entropy), got "
             f"train.loss {loss!r}."
         )
+    # A prefix first (val_acc -> val_accuracy, which plain similarity ranks below val_auroc).
     starts = [name for name in reported if name.startswith(metric)]
-    close = starts or difflib.get_close_matches(metric, reported, n=1, cutoff=0.6)
-    guess = f" Did you mean {close[0]!r}?" if close else ""
+    close = starts[0] if starts else suggest(metric, list(reported))
+    guess = f" Did you mean {close!r}?" if close else ""
     raise ValueError(
         f"{subject} is not one the managed loop reports; with train.loss {loss!r} it reports "
         f"{', '.join(reported)}.{guess}"
